@@ -47,6 +47,7 @@ public:
     friend auto operator<=>(const PublicKey&, const PublicKey&) = default;
 
 private:
+    friend class Keypair;  // a key derived from a seed is valid by construction
     explicit PublicKey(const Raw& raw) : bytes_(raw) {}
     Raw bytes_{};
 };

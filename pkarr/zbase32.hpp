@@ -16,7 +16,10 @@ std::string zbase32_encode(ByteView bytes);
 // ignored here. Error for any character outside the alphabet (names the offset).
 Result<Bytes> zbase32_decode(std::string_view text);
 
-// True when the leftover (padding) bits of the last character are all zero.
+// True when `text` is exactly what zbase32_encode produces for some bytes: every character is
+// in the alphabet, the leftover (padding) bits are all zero, and no character is pure padding
+// (a length of 1, 3 or 6 mod 8 is never produced). Equivalent to
+// encode(decode(text)) == text.
 bool zbase32_is_canonical(std::string_view text);
 
 }  // namespace pkdns::pkarr

@@ -20,6 +20,9 @@ public:
     // Understands \. and \DDD escapes. Errors: empty label, label > 63, name > 255 wire bytes.
     static Result<Name> parse(std::string_view text);
     static Result<Name> from_labels(std::vector<std::string> labels);
+    // Uncompressed wire form starting at `offset` (compression pointers are an error); on success
+    // `offset` is moved past the name.
+    static Result<Name> from_wire(ByteView wire, std::size_t& offset);
 
     const std::vector<std::string>& labels() const { return labels_; }
     std::size_t label_count() const { return labels_.size(); }
@@ -31,7 +34,8 @@ public:
     Name to_lower() const;
     // Drops the first `n` labels (n <= label_count()).
     Name parent(std::size_t n = 1) const;
-    // This name with `prefix` labels in front of it.
+    // This name with `label` in front of it. No limit checks: validate with from_labels() when
+    // the label or the result length come from input.
     Name prepend(std::string_view label) const;
     // True when this name equals `zone` or is below it (case-insensitive).
     bool is_subdomain_of(const Name& zone) const;

@@ -1,0 +1,144 @@
+#pragma once
+// The pkdns configuration: one plain struct per TOML section, defaults built in (design.md §1).
+// A default-constructed Config is the effective config when no file and no flags are given;
+// conf/default_config.cpp holds the same values as a commented TOML document.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/cidr.hpp"
+#include "common/result.hpp"
+#include "common/socket_address.hpp"
+
+namespace pkdns::conf {
+
+// The built-in lists (defined in config.cpp).
+std::vector<SocketAddress> default_dns_listen();   // 127.0.0.1:53, [::1]:53
+std::vector<Cidr> default_dns_allow();             // loopback and private ranges, see DnsConfig
+std::vector<SocketAddress> default_upstreams();    // 1.1.1.1:53, 8.8.8.8:53
+std::vector<HostPort> default_bootstrap();         // router.bittorrent.com:6881, dht.transmissionbt.com:6881,
+                                                   // dht.libtorrent.org:25401, relay.pkarr.org:6881
+std::vector<std::string> default_relay_urls();     // https://pkarr.pubky.app, https://pkarr.pubky.org
+
+// [dns] (Rust pkdns: [general] socket = listen; [dht] top_level_domain).
+struct DnsConfig {
+    std::vector<SocketAddress> listen = default_dns_listen();  // UDP and TCP on each; not empty
+    std::uint32_t min_ttl = 60;                                // seconds; min_ttl <= max_ttl
+    std::uint32_t max_ttl = 86400;
+    std::uint32_t query_rate_limit = 100;        // queries/s per client (IPv6 by /64); 0 = off
+    std::uint32_t query_rate_limit_burst = 200;  // 0 = no burst
+    bool disable_any_queries = false;
+    std::uint32_t max_recursion_depth = 15;  // CNAME chasing hops, 0..255
+    std::string top_level_domain = "key";    // one lowercase label, "" = none
+    // Clients allowed to query (others get REFUSED): 127.0.0.0/8, ::1/128, 10.0.0.0/8,
+    // 172.16.0.0/12, 192.168.0.0/16, fc00::/7. Not empty.
+    std::vector<Cidr> allow = default_dns_allow();
+
+    bool operator==(const DnsConfig&) const = default;
+};
+
+// [upstream] (Rust pkdns: [general] forward = servers).
+struct UpstreamConfig {
+    std::vector<SocketAddress> servers = default_upstreams();  // not empty, port != 0
+    std::uint32_t timeout_ms = 2000;                           // 1..60000
+
+    bool operator==(const UpstreamConfig&) const = default;
+};
+
+// [dht] (Rust pkdns: dht_query_rate_limit, dht_query_rate_limit_burst).
+struct DhtConfig {
+    std::uint16_t port = 0;  // UDP port of our DHT node, 0 = ephemeral
+    bool server = false;     // answer other nodes' queries (BEP 43 read-only mode when false)
+    std::vector<HostPort> bootstrap = default_bootstrap();  // may be empty (isolated node)
+    std::uint32_t query_rate_limit = 5;                     // DHT lookups/s per client on a cache miss; 0 = off
+    std::uint32_t query_rate_limit_burst = 25;
+
+    bool operator==(const DhtConfig&) const = default;
+};
+
+// [relay]: PKARR HTTP relays queried (and published to) alongside the DHT.
+struct RelayConfig {
+    std::vector<std::string> urls = default_relay_urls();  // http:// or https:// URLs
+    bool enabled = true;
+    bool keep_alive = true;  // reuse HTTP connections to the relays
+
+    bool operator==(const RelayConfig&) const = default;
+};
+
+// [cache] (Rust pkdns: [dns] icann_cache_mb = icann_mb).
+struct CacheConfig {
+    std::string path = "/var/lib/pkdns/pkdns.db";  // SQLite file, ":memory:" allowed
+    std::uint64_t max_packets = 1000000;           // PKARR packets kept on disk, > 0
+    std::uint64_t icann_mb = 100;                  // ICANN answer cache size, > 0
+
+    bool operator==(const CacheConfig&) const = default;
+};
+
+// [http]: DoH + relay API + metrics (Rust pkdns: [general] dns_over_http_socket = listen).
+struct HttpConfig {
+    std::optional<SocketAddress> listen;  // "" in TOML = no HTTP listener
+    std::string tls_cert;                 // both set or both empty; empty = plain HTTP
+    std::string tls_key;
+
+    bool operator==(const HttpConfig&) const = default;
+};
+
+// [[publish]]: a zone we sign and keep republished.
+struct PublishEntry {
+    std::string key;   // seed file (64 hex chars), path relative to the config file's directory
+    std::string zone;  // BIND-style zone file, same path rule
+    std::uint32_t republish_interval = 3600;  // seconds, 60..86400
+
+    bool operator==(const PublishEntry&) const = default;
+};
+
+// [log] (Rust pkdns: [general] verbose = true means level "debug", false means "info").
+struct LogConfig {
+    std::string level = "info";  // trace, debug, info, warn, error, critical, off
+
+    bool operator==(const LogConfig&) const = default;
+};
+
+struct Config {
+    DnsConfig dns;
+    UpstreamConfig upstream;
+    DhtConfig dht;
+    RelayConfig relay;
+    CacheConfig cache;
+    HttpConfig http;
+    std::vector<PublishEntry> publish;
+    LogConfig log;
+
+    bool operator==(const Config&) const = default;
+};
+
+// Parses and validates a TOML document. Errors read "SOURCE: line N: key 'dns.min_ttl': reason"
+// (or "SOURCE: line N, column M: reason" for TOML syntax errors). Relative paths (cache, TLS,
+// publish) are resolved against base_dir when it is not empty.
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name,
+                            std::string_view base_dir = {});
+// Reads a file (at most 1 MiB) and parses it; relative paths are taken from the file's directory.
+Result<Config> load_config_file(const std::string& path);
+
+// The effective config as TOML that parse_config turns back into the same Config.
+std::string to_toml(const Config& config);
+
+// Command-line flags of `pkdns serve`, applied over the file's values.
+struct Overrides {
+    std::vector<std::string> listen, upstream, bootstrap;  // each replaces the whole list
+    std::optional<std::string> cache;                      // SQLite path
+    std::optional<std::string> http;                       // ADDR:PORT, "" = no HTTP listener
+    std::optional<int> dht_port;
+    bool no_relays = false;
+};
+// Validates like the file parser; errors read "--listen '1.2.3': reason". On error the config
+// is left unchanged.
+Result<void> apply_overrides(Config& config, const Overrides& overrides);
+
+// The commented default config (conf/default_config.cpp); parses to Config{}.
+std::string_view default_config_toml();
+
+}  // namespace pkdns::conf

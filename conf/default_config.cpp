@@ -1,0 +1,98 @@
+#include "conf/config.hpp"
+
+namespace pkdns::conf {
+
+// Kept identical to packaging/pkdns.toml (a unit test compares them) and equal to Config{}.
+std::string_view default_config_toml() {
+    static constexpr std::string_view text = R"toml(# pkdns configuration (/etc/pkdns/pkdns.toml).
+#
+# Every key is optional: the values below are the built-in defaults, so an empty file behaves
+# like this one. Validate a changed file before restarting the service:
+#     pkdns check-config -c /etc/pkdns/pkdns.toml
+# Unknown keys and bad values are errors naming the key and its line.
+#
+# Files written for the Rust pkdns are accepted where the meaning is the same:
+#     [general] socket = "ADDR:PORT"            -> [dns] listen
+#     [general] forward = "ADDR:PORT"           -> [upstream] servers
+#     [general] dns_over_http_socket = "A:P"    -> [http] listen
+#     [general] verbose = true                  -> [log] level = "debug"
+#     [dns] icann_cache_mb                      -> [cache] icann_mb
+#     [dht] dht_query_rate_limit(_burst)        -> [dht] query_rate_limit(_burst)
+#     [dht] top_level_domain                    -> [dns] top_level_domain
+# Setting the same thing under both names is an error.
+# Relative paths are taken from the directory of this file.
+
+[dns]
+# Addresses to answer DNS on, UDP and TCP on each. IPv6 in brackets: "[::]:53".
+listen = ["127.0.0.1:53", "[::1]:53"]
+# Bounds, in seconds, on how long answers are cached (PKARR and ICANN); min_ttl <= max_ttl.
+min_ttl = 60
+max_ttl = 86400
+# Queries per second per client (IPv6 clients counted by /64); over the limit: REFUSED. 0 = off.
+query_rate_limit = 100
+query_rate_limit_burst = 200
+# Do not answer ANY queries (they are mostly used for amplification).
+disable_any_queries = false
+# How many CNAME hops are followed across PKARR and ICANN names (0..255).
+max_recursion_depth = 15
+# Optional suffix after a public key: "<key>.key" and "sub.<key>.key" resolve too. "" = none.
+top_level_domain = "key"
+# Clients allowed to query (CIDR prefixes); others get REFUSED. Allow everyone with
+# ["0.0.0.0/0", "::/0"] only behind a firewall or with rate limits: open resolvers get abused.
+allow = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+
+[upstream]
+# DNS servers ordinary (ICANN) names are forwarded to, tried in order on timeout.
+servers = ["1.1.1.1:53", "8.8.8.8:53"]
+# How long to wait for one upstream before trying the next, in milliseconds (1..60000).
+timeout_ms = 2000
+
+[dht]
+# UDP port of our Mainline DHT node; 0 = any free port.
+port = 0
+# Answer other DHT nodes' queries (false: a read-only node that only asks).
+server = false
+# Nodes used to join the DHT (HOST:PORT; IPv6 as [addr]:port). [] = no bootstrap.
+bootstrap = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "dht.libtorrent.org:25401", "relay.pkarr.org:6881"]
+# DHT lookups per second per client when a key is not cached; over the limit: REFUSED. 0 = off.
+query_rate_limit = 5
+query_rate_limit_burst = 25
+
+[relay]
+# PKARR HTTP relays asked in parallel with the DHT (and published to).
+urls = ["https://pkarr.pubky.app", "https://pkarr.pubky.org"]
+# false: use the DHT only (the relays see which keys are looked up).
+enabled = true
+# Reuse HTTP connections to the relays.
+keep_alive = true
+
+[cache]
+# SQLite file keeping verified PKARR packets across restarts.
+path = "/var/lib/pkdns/pkdns.db"
+# How many PKARR packets the file keeps at most.
+max_packets = 1000000
+# Memory for cached ICANN answers, in MiB.
+icann_mb = 100
+
+[http]
+# One HTTP listener for DNS over HTTPS (/dns-query), the PKARR relay API (/{key}),
+# /healthz and /metrics, e.g. "127.0.0.1:8053". "" = no HTTP listener.
+listen = ""
+# PEM certificate chain and private key; both set = HTTPS, both empty = plain HTTP.
+tls_cert = ""
+tls_key = ""
+
+[log]
+# trace, debug, info, warn, error, critical or off. debug logs one line per query.
+level = "info"
+
+# Zones this server signs and keeps published on the DHT (repeat the block for more keys).
+# [[publish]]
+# key = "/etc/pkdns/keys/home.key"      # seed file from `pkdns keygen --out FILE`
+# zone = "/etc/pkdns/zones/home.zone"   # BIND-style zone, names relative to the key
+# republish_interval = 3600             # seconds, 60..86400
+)toml";
+    return text;
+}
+
+}  // namespace pkdns::conf

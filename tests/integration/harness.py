@@ -1,0 +1,239 @@
+"""Shared helpers for pkdns integration tests (python3 stdlib only).
+
+Usage:
+    import harness as h
+    r = h.run(["pubkey", path])                      # CompletedProcess (text, captured)
+    h.check("pubkey exits 0", r.returncode == 0, r.stderr)
+    with h.Process([h.PKDNS_BIN, "testnet", "--nodes", "3"]) as p:
+        info = p.first_json                          # first stdout line parsed as JSON
+        h.wait_until(lambda: something(), timeout=10)
+    port = h.free_udp_port()
+    d = h.temp_dir()                                 # removed at interpreter exit
+    h.finish()                                       # prints "N passed, M failed", exits 1 on failure
+
+Environment (set by ctest): PKDNS_BIN (required), PKDNS_SHARED_DIR, PKDNS_DHT_PEER_DIR,
+PKDNS_BUILD_DIR, PKDNS_SOURCE_DIR. The helpers never sleep as synchronisation: waits are bounded
+polls with a deadline, and every started process is stopped by PID.
+"""
+
+import atexit
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = [
+    "PKDNS_BIN", "SHARED_DIR", "DHT_PEER_DIR", "BUILD_DIR", "SOURCE_DIR",
+    "pkdns_bin", "run", "Process", "free_udp_port", "free_tcp_port", "wait_until",
+    "temp_dir", "check", "finish", "vectors",
+]
+
+
+def pkdns_bin():
+    """Path of the pkdns binary under test (env PKDNS_BIN); exits 2 when it is missing."""
+    path = os.environ.get("PKDNS_BIN", "")
+    if not path or not os.access(path, os.X_OK):
+        print(f"harness: PKDNS_BIN not set or not executable: {path!r}", file=sys.stderr)
+        sys.exit(2)
+    return path
+
+
+PKDNS_BIN = os.environ.get("PKDNS_BIN", "")
+SHARED_DIR = os.environ.get("PKDNS_SHARED_DIR", "")
+DHT_PEER_DIR = os.environ.get("PKDNS_DHT_PEER_DIR", "")
+BUILD_DIR = os.environ.get("PKDNS_BUILD_DIR", "")
+SOURCE_DIR = os.environ.get("PKDNS_SOURCE_DIR", "")
+
+
+def run(args, input=None, timeout=30, binary=None, env=None):
+    """Runs `pkdns <args>` (or `binary <args>`) to completion; text mode, output captured.
+
+    `input` is a str fed to stdin (stdin is /dev/null otherwise). Raises
+    subprocess.TimeoutExpired (after killing the child) when it exceeds `timeout` seconds.
+    """
+    cmd = [binary or pkdns_bin()] + [str(a) for a in args]
+    return subprocess.run(cmd, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+class Process:
+    """A long-running command, stopped by PID on exit (SIGTERM, wait, then SIGKILL).
+
+    with Process(cmd, first_line_timeout=10) as p:
+        p.first_line   # first stdout line (str, stripped), read with a deadline
+        p.first_json   # that line parsed as JSON, or None when it is not JSON
+    Set first_line_timeout=None to skip reading the first line. stderr goes to a temp file
+    readable via p.stderr_text() (useful in failure details).
+    """
+
+    def __init__(self, cmd, first_line_timeout=15, env=None, stop_timeout=10):
+        self.cmd = [str(c) for c in cmd]
+        self.first_line_timeout = first_line_timeout
+        self.env = env
+        self.stop_timeout = stop_timeout
+        self.proc = None
+        self.first_line = None
+        self.first_json = None
+        self.returncode = None
+        self._stderr_file = None
+
+    def start(self):
+        self._stderr_file = tempfile.TemporaryFile(mode="w+b")
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._stderr_file, env=self.env)
+        if self.first_line_timeout is not None:
+            try:
+                self.first_line = self.read_line(self.first_line_timeout)
+            except Exception:
+                self.stop()
+                raise
+            try:
+                self.first_json = json.loads(self.first_line)
+            except ValueError:
+                self.first_json = None
+        return self
+
+    def read_line(self, timeout):
+        """Next stdout line (stripped) within `timeout` seconds; RuntimeError on timeout/EOF."""
+        deadline = time.monotonic() + timeout
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"no stdout line from {self.cmd[:3]} within {timeout}s; "
+                                       f"stderr: {self.stderr_text()[-2000:]}")
+                if not sel.select(left):
+                    continue
+                chunk = os.read(fd, 1)  # byte at a time: never consume past the newline
+                if not chunk:
+                    raise RuntimeError(f"{self.cmd[:3]} closed stdout (exit {self.proc.poll()}); "
+                                       f"stderr: {self.stderr_text()[-2000:]}")
+                buf += chunk
+        return buf.decode("utf-8", "replace").strip()
+
+    def stderr_text(self):
+        if self._stderr_file is None:
+            return ""
+        self._stderr_file.flush()
+        self._stderr_file.seek(0)
+        return self._stderr_file.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends `sig`, waits up to stop_timeout, then SIGKILL. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+                self.proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=self.stop_timeout)
+            except ProcessLookupError:
+                pass
+        self.returncode = self.proc.returncode
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+        return False
+
+
+def _free_port(kind):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_port():
+    """An ephemeral UDP port on 127.0.0.1 that was free a moment ago."""
+    return _free_port(socket.SOCK_DGRAM)
+
+
+def free_tcp_port():
+    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
+    return _free_port(socket.SOCK_STREAM)
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05):
+    """Polls predicate() until it returns a truthy value (returned) or `timeout` seconds pass
+    (returns the last falsy value). Exceptions from predicate count as falsy."""
+    deadline = time.monotonic() + timeout
+    result = None
+    while True:
+        try:
+            result = predicate()
+        except Exception:
+            result = None
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            return result
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+_temp_dirs = []
+
+
+def _cleanup_temp_dirs():
+    for d in _temp_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup_temp_dirs)
+
+
+def temp_dir(prefix="pkdns-it-"):
+    """A fresh directory, removed when the interpreter exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _temp_dirs.append(d)
+    return d
+
+
+_results = []  # (name, ok, detail)
+
+
+def check(name, condition, detail=""):
+    """Records one assertion and prints it. Returns bool(condition) so callers can branch."""
+    ok = bool(condition)
+    _results.append((name, ok, detail))
+    line = f"{'PASS' if ok else 'FAIL'}: {name}"
+    if not ok and detail:
+        line += f"\n    {str(detail).strip()[:2000]}"
+    print(line, flush=True)
+    return ok
+
+
+def finish():
+    """Prints "N passed, M failed" and exits (1 when anything failed or nothing was checked)."""
+    passed = sum(1 for _, ok, _ in _results if ok)
+    failed = len(_results) - passed
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed or not _results else 0)
+
+
+def vectors():
+    """The shared pkarr test vectors (PKDNS_SHARED_DIR/vectors/pkarr-vectors.json) as JSON."""
+    base = SHARED_DIR or os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
+    with open(os.path.join(base, "vectors", "pkarr-vectors.json"), encoding="utf-8") as f:
+        return json.load(f)
