@@ -13,7 +13,6 @@ namespace {
 struct ServeOptions {
     std::string config_path;  // empty: built-in defaults only
     conf::Overrides overrides;
-    int dht_port = -1;  // CLI11 fills a plain int; -1 = not given
 };
 
 // The config file (when given) with the flags applied on top.
@@ -24,9 +23,7 @@ Result<conf::Config> effective_config(const ServeOptions& opts) {
         if (!loaded) return loaded.error();
         config = std::move(*loaded);
     }
-    conf::Overrides overrides = opts.overrides;
-    if (opts.dht_port != -1) overrides.dht_port = opts.dht_port;
-    if (auto r = conf::apply_overrides(config, overrides); !r) return r.error();
+    if (auto r = conf::apply_overrides(config, opts.overrides); !r) return r.error();
     return config;
 }
 
@@ -46,7 +43,7 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
     repeatable(serve, "--upstream", serve_opts->overrides.upstream, "ADDR:PORT of an upstream DNS server (repeatable)");
     serve->add_option("--cache", serve_opts->overrides.cache, "SQLite cache file");
     serve->add_option("--http", serve_opts->overrides.http, "ADDR:PORT for DoH, relay API and metrics");
-    serve->add_option("--dht-port", serve_opts->dht_port, "UDP port of the DHT node (0 = any)");
+    serve->add_option("--dht-port", serve_opts->overrides.dht_port, "UDP port of the DHT node (0 = any)");
     repeatable(serve, "--bootstrap", serve_opts->overrides.bootstrap, "DHT bootstrap HOST:PORT (repeatable, replaces the list)");
     serve->add_flag("--no-relays", serve_opts->overrides.no_relays, "use the DHT only, no PKARR relays");
     serve->callback([&ctx, serve_opts] {

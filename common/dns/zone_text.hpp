@@ -14,6 +14,9 @@
 namespace pkdns::dns {
 
 // Error message form: "line N: <what is wrong>" (N is 1-based).
+// A record without a TTL gets the last explicitly stated TTL (RFC 1035 §5.1, as BIND and ldns
+// do), or $TTL once set, or `default_ttl` before either appeared. No SOA is required; $INCLUDE
+// is an error.
 Result<std::vector<Record>> parse_zone_text(std::string_view text, const Name& origin,
                                             std::uint32_t default_ttl = 300);
 

@@ -39,6 +39,9 @@ TEST_CASE("zone text: every common type, class and TTL optional") {
         "svc SVCB 1 svc.example.net. alpn=h2,h3 ipv4hint=10.0.0.1\n");
     REQUIRE(rs.size() == 11);
     CHECK(record_to_text(rs[0]) == "example. 300 IN A 1.2.3.4");
+    // RFC 1035 §5.1: an omitted TTL is the last explicitly stated one (until $TTL).
+    CHECK(rs[2].ttl == 60);
+    CHECK(rs[3].ttl == 60);
     CHECK(record_to_text(rs[1]) == "www.example. 60 IN AAAA 2001:db8::1");
     CHECK(rs[2].target()->to_string() == "www.example");
     CHECK(rs[3].rdata == Bytes{11, 'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', 6, 's', 'e', 'c', 'o', 'n', 'd'});
@@ -46,9 +49,9 @@ TEST_CASE("zone text: every common type, class and TTL optional") {
     CHECK(rs[4].target()->to_string() == "mail.example.com");
     CHECK(rs[5].target()->to_string() == "ns1.example");
     CHECK(rs[6].name.to_string() == "_sip._tcp.example");
-    CHECK(record_to_text(rs[6]) == "_sip._tcp.example. 300 IN SRV 10 20 5060 sip.example.");
+    CHECK(record_to_text(rs[6]) == "_sip._tcp.example. 10 IN SRV 10 20 5060 sip.example.");
     CHECK(rs[7].target()->to_string() == "target");
-    CHECK(record_to_text(rs[8]) == "caa.example. 300 IN CAA 0 issue \"letsencrypt.org\"");
+    CHECK(record_to_text(rs[8]) == "caa.example. 10 IN CAA 0 issue \"letsencrypt.org\"");
     CHECK(rs[9].type == type::HTTPS);
     CHECK(rs[9].rdata == Bytes{0, 1, 0, 0, 1, 0, 3, 2, 'h', '2', 0, 3, 0, 2, 0x01, 0xbb});
     CHECK(record_to_text(rs[9]) == "example. 300 IN HTTPS 1 . alpn=h2 port=443");
