@@ -144,6 +144,16 @@ std::string printable(std::string_view text, std::size_t max_length = 100) {
     return out;
 }
 
+// toml::table iterates in key order; errors should come in document order.
+std::vector<std::pair<const toml::key*, const toml::node*>> in_document_order(const toml::table& table) {
+    std::vector<std::pair<const toml::key*, const toml::node*>> out;
+    for (auto&& [k, v] : table) out.emplace_back(&k, &v);
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return a.first->source().begin.line < b.first->source().begin.line;
+    });
+    return out;
+}
+
 std::string_view type_name(const toml::node& n) {
     switch (n.type()) {
         case toml::node_type::table: return "a table";
@@ -320,7 +330,9 @@ Result<void> FileParser::section(const toml::node& node, const std::string& name
                                  bool track_conflicts) {
     const auto* table = node.as_table();
     if (!table) return at(node, name, "expected a table ([" + name + "]), got " + std::string(type_name(node)));
-    for (auto&& [k, v] : *table) {
+    for (auto [key_ptr, value_ptr] : in_document_order(*table)) {
+        const toml::key& k = *key_ptr;
+        const toml::node& v = *value_ptr;
         std::string key = name + "." + std::string(k.str());
         auto spec = std::find_if(specs.begin(), specs.end(), [&](const KeySpec& s) { return s.name == k.str(); });
         if (spec == specs.end()) {
@@ -330,8 +342,11 @@ Result<void> FileParser::section(const toml::node& node, const std::string& name
         if (track_conflicts) {
             auto [it, fresh] = set_by_.try_emplace(std::string(spec->target), Origin{key, line});
             if (!fresh) {
-                return at(line, key,
-                          "sets the same thing as '" + it->second.key + "' (line " + std::to_string(it->second.line) +
+                // Blame the later line whatever order the tables were read in.
+                Origin first = it->second, second{key, line};
+                if (second.line < first.line) std::swap(first, second);
+                return at(second.line, second.key,
+                          "sets the same thing as '" + first.key + "' (line " + std::to_string(first.line) +
                               "); keep one");
             }
         }
@@ -501,7 +516,9 @@ Result<Config> FileParser::parse(const toml::table& root) {
          }},
     };
 
-    for (auto&& [k, v] : root) {
+    for (auto [key_ptr, value_ptr] : in_document_order(root)) {
+        const toml::key& k = *key_ptr;
+        const toml::node& v = *value_ptr;
         std::string name(k.str());
         if (name == "publish") {
             if (auto r = publish_entries(v); !r) return r.error();

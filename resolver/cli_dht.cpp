@@ -157,6 +157,16 @@ int run_testnet(std::size_t count, std::uint16_t port_base, const std::vector<st
             }
             nodes.push_back(std::move(node.value()));
         }
+        // Handlers first: a supervisor may signal us as soon as it read the first line.
+        uv::Signal sigint(loop), sigterm(loop);
+        auto stop = [&](int signum) {
+            spdlog::info("testnet: signal {}, stopping", signum);
+            for (auto& n : nodes) n->close();
+            sigint.stop();
+            sigterm.stop();
+        };
+        auto s1 = sigint.start(SIGINT, stop);
+        auto s2 = sigterm.start(SIGTERM, stop);
         if (rc == 0) {
             // Full mesh, like mainline's seeded Testnet.
             for (auto& a : nodes)
@@ -183,15 +193,6 @@ int run_testnet(std::size_t count, std::uint16_t port_base, const std::vector<st
             if (extra.empty()) print();
             spdlog::info("testnet: {} nodes on 127.0.0.1", nodes.size());
 
-            uv::Signal sigint(loop), sigterm(loop);
-            auto stop = [&](int signum) {
-                spdlog::info("testnet: signal {}, stopping", signum);
-                for (auto& n : nodes) n->close();
-                sigint.stop();
-                sigterm.stop();
-            };
-            auto s1 = sigint.start(SIGINT, stop);
-            auto s2 = sigterm.start(SIGTERM, stop);
             if (!s1 || !s2) {
                 rc = fail("testnet", "cannot install signal handlers");
                 for (auto& n : nodes) n->close();
@@ -332,9 +333,17 @@ int run_resolve(const ResolveArgs& a) {
         return fail("resolve", key->to_z32() + ": " + dht::describe_failure(outcome) + hint);
     }
     const pkarr::SignedPacket& packet = *outcome.packet;
-    auto answer = pkarr::answer_from_zone(packet.records(), apex, qname.value(), qtype);
-    std::vector<dns::Record> shown = answer.answer;
-    if (answer.delegation) shown.insert(shown.end(), answer.authority.begin(), answer.authority.end());
+    // A bare key without --type shows the whole packet (like pkdns-cli); otherwise NAME/TYPE is
+    // answered with zone semantics (CNAME, wildcards, delegations).
+    pkarr::ZoneAnswer answer;
+    std::vector<dns::Record> shown;
+    if (qname.value() == apex && a.type.empty()) {
+        shown = packet.records();
+    } else {
+        answer = pkarr::answer_from_zone(packet.records(), apex, qname.value(), qtype);
+        shown = answer.answer;
+        if (answer.delegation) shown.insert(shown.end(), answer.authority.begin(), answer.authority.end());
+    }
 
     if (a.json) {
         nlohmann::json j;
@@ -404,7 +413,8 @@ void add_dht_commands(CLI::App& app, Context& ctx) {
     auto* resolve = app.add_subcommand(
         "resolve",
         "Look up a public key (or sub.<key>) in the DHT, verify it, and print the records of NAME\n"
-        "(dig-like text, or JSON with --json). Exit 1 when no valid packet was found.");
+        "(dig-like text, or JSON with --json); a bare key without --type prints the whole packet.\n"
+        "Exit 1 when no valid packet was found.");
     resolve->add_option("NAME", r->name, "z-base-32 key or a name below it")->required();
     resolve->add_option("--type", r->type, "record type (default: all)")->type_name("T");
     resolve->add_flag("--json", r->json, "JSON output");

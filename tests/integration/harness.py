@@ -82,6 +82,7 @@ class Process:
         self.first_json = None
         self.returncode = None
         self._stderr_file = None
+        self._stderr_final = ""
 
     def start(self):
         self._stderr_file = tempfile.TemporaryFile(mode="w+b")
@@ -91,7 +92,7 @@ class Process:
             try:
                 self.first_line = self.read_line(self.first_line_timeout)
             except Exception:
-                self.stop()
+                self.__exit__(None, None, None)
                 raise
             try:
                 self.first_json = json.loads(self.first_line)
@@ -121,8 +122,9 @@ class Process:
         return buf.decode("utf-8", "replace").strip()
 
     def stderr_text(self):
+        """Everything the process wrote to stderr so far (still available after exit)."""
         if self._stderr_file is None:
-            return ""
+            return self._stderr_final
         self._stderr_file.flush()
         self._stderr_file.seek(0)
         return self._stderr_file.read().decode("utf-8", "replace")
@@ -154,6 +156,7 @@ class Process:
     def __exit__(self, *exc):
         self.stop()
         if self._stderr_file is not None:
+            self._stderr_final = self.stderr_text()
             self._stderr_file.close()
             self._stderr_file = None
         return False

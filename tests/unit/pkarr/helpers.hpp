@@ -22,6 +22,14 @@ inline Bytes hex(std::string_view text) {
     return b.value();
 }
 
+// a || b, sized up front (GCC 12 warns falsely about insert() growing a small vector).
+inline Bytes concat(ByteView a, ByteView b) {
+    Bytes out(a.size() + b.size());
+    std::copy(a.begin(), a.end(), out.begin());
+    std::copy(b.begin(), b.end(), out.begin() + static_cast<std::ptrdiff_t>(a.size()));
+    return out;
+}
+
 inline Keypair::Seed seed_from_hex(std::string_view text) {
     Bytes b = hex(text);
     REQUIRE(b.size() == 32);

@@ -202,13 +202,13 @@ void run_zbase32(const json& v) {
         auto back = zbase32_decode(encoded);
         REQUIRE(back.ok());
         CHECK(back.value() == bytes);
-        // decode_input -> bytes is Nuhvi/z32's round-up rule; ours is floor(len*5/8) (base32 0.5.1):
-        // the same bytes except that a trailing partial byte is dropped.
+        // decode_input -> bytes is Nuhvi/z32's rule, which may keep a trailing partial byte; ours is
+        // floor(len*5/8) (base32 0.5.1): the same bytes with any partial byte dropped.
         const auto input = in.at("decode_input").get<std::string>();
         auto decoded = zbase32_decode(input);
         REQUIRE(decoded.ok());
         const std::size_t floor_len = input.size() * 5 / 8;
-        CHECK(bytes.size() == (input.size() * 5 + 7) / 8);
+        REQUIRE((bytes.size() == floor_len || bytes.size() == floor_len + 1));
         CHECK(decoded.value() == Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(floor_len)));
     } else if (in.contains("utf8")) {
         const auto text = in.at("utf8").get<std::string>();
@@ -388,9 +388,7 @@ void run_signed_packet_negative(const json& v) {
             auto r = SignedPacket::from_relay_payload(key, payload);
             REQUIRE_FALSE(r.ok());
             CHECK(r.error().code == want);
-            Bytes full(key.bytes().begin(), key.bytes().end());
-            full.insert(full.end(), payload.begin(), payload.end());
-            auto f = SignedPacket::from_bytes(full);
+            auto f = SignedPacket::from_bytes(concat(key.view(), payload));
             REQUIRE_FALSE(f.ok());
             CHECK(f.error().code == want);
         }

@@ -112,7 +112,7 @@ bool has(const std::vector<dns::Record>& section, const dns::Record& r) {
 
 }  // namespace
 
-TEST_CASE("exact match returns the records of the type, authoritative") {
+TEST_CASE("exact match returns the records of the type authoritative") {
     auto zone = sample_zone();
     auto r = ask(zone, "www", type::A);
     CHECK(r.rcode == rcode::NOERROR);
@@ -129,7 +129,7 @@ TEST_CASE("exact match returns the records of the type, authoritative") {
     CHECK(apex.answer[0] == a("@", "1.1.1.1"));
 }
 
-TEST_CASE("ANY returns every record at the name, without following CNAMEs") {
+TEST_CASE("ANY returns every record at the name without following CNAMEs") {
     auto zone = sample_zone();
     auto r = ask(zone, "www", type::ANY);
     CHECK(r.rcode == rcode::NOERROR);
@@ -146,7 +146,7 @@ TEST_CASE("ANY returns every record at the name, without following CNAMEs") {
     CHECK(alias.answer[0].type == type::CNAME);
 }
 
-TEST_CASE("names and the apex compare case-insensitively; owners echo the question's spelling") {
+TEST_CASE("names and the apex compare case-insensitively - owners echo the spelling of the question") {
     auto zone = sample_zone();
     auto q = dns::Name::parse("WwW." + std::string("8PINXXGQS41N4AIDIDENW5APQP1URFMZDZTR8JT4ABRKDN435EWO"));
     REQUIRE(q.ok());
@@ -157,7 +157,7 @@ TEST_CASE("names and the apex compare case-insensitively; owners echo the questi
     CHECK(r.answer[0].rdata == a("www", "2.2.2.2").rdata);
 }
 
-TEST_CASE("existing name without the type is NODATA; missing name is NXDOMAIN") {
+TEST_CASE("existing name without the type is NODATA - missing name is NXDOMAIN") {
     auto zone = sample_zone();
     auto nodata = ask(zone, "www", type::MX);
     CHECK(nodata.rcode == rcode::NOERROR);
@@ -179,7 +179,7 @@ TEST_CASE("existing name without the type is NODATA; missing name is NXDOMAIN") 
     CHECK(apex_ns.answer[0].type == type::NS);
 }
 
-TEST_CASE("empty non-terminals exist: NODATA, not NXDOMAIN") {
+TEST_CASE("empty non-terminals exist: NODATA not NXDOMAIN") {
     auto zone = sample_zone();
     for (const char* ent : {"b.c", "c"}) {
         auto r = ask(zone, ent, type::A);
@@ -272,7 +272,7 @@ TEST_CASE("CNAME loops and long chains stop") {
     CHECK(ok.answer.back().type == type::A);
 }
 
-TEST_CASE("NS below the apex is a referral with in-zone glue, not authoritative") {
+TEST_CASE("NS below the apex is a referral with in-zone glue not authoritative") {
     auto zone = sample_zone();
     for (const char* q : {"deleg", "host.deleg", "deep.x.deleg", "ns1.deleg"}) {
         INFO(q);
@@ -412,7 +412,7 @@ TEST_CASE("DNAME substitution that overflows 255 bytes is YXDOMAIN") {
     CHECK_FALSE(r.external_target);
 }
 
-TEST_CASE("an apex SOA goes to authority on NXDOMAIN and NODATA, not on answers") {
+TEST_CASE("an apex SOA goes to authority on NXDOMAIN and NODATA not on answers") {
     std::vector<dns::Record> zone{soa(), a("www", "1.2.3.4")};
     auto nx = ask(zone, "nope", type::A);
     CHECK(nx.rcode == rcode::NXDOMAIN);
@@ -425,7 +425,7 @@ TEST_CASE("an apex SOA goes to authority on NXDOMAIN and NODATA, not on answers"
     CHECK(ask(zone, "@", type::SOA).answer.size() == 1);
 }
 
-TEST_CASE("empty zone: apex is NODATA, everything below NXDOMAIN") {
+TEST_CASE("empty zone: apex is NODATA everything below NXDOMAIN") {
     std::vector<dns::Record> zone;
     auto apex = ask(zone, "@", type::A);
     CHECK(apex.rcode == rcode::NOERROR);

@@ -53,7 +53,7 @@ dns::Name under_key(const std::string& rel) {
 
 }  // namespace
 
-TEST_CASE("zone file: relative names, @, $TTL and explicit TTLs") {
+TEST_CASE("zone file: relative names @ $TTL and explicit TTLs") {
     TempDir dir;
     auto file = dir.write("home.zone",
                           "$TTL 60\n"
@@ -80,7 +80,7 @@ TEST_CASE("zone file: relative names, @, $TTL and explicit TTLs") {
     CHECK((*records)[3].type == type::MX);
 }
 
-TEST_CASE("zone file: absolute names inside the key are accepted, any case") {
+TEST_CASE("zone file: absolute names inside the key are accepted any case") {
     TempDir dir;
     std::string upper = test_key().to_z32();
     for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -124,7 +124,7 @@ TEST_CASE("zone file: names in rdata and continuation lines may be outside the k
     CHECK((*r)[1].name == under_key("ext"));
 }
 
-TEST_CASE("zone file: syntax errors keep the parser's line, prefixed with the file") {
+TEST_CASE("zone file: syntax errors keep the parser line prefixed with the file") {
     TempDir dir;
     auto file = dir.write("bad.zone", "www A 1.1.1.1\nwww A not-an-ip\n");
     auto r = pkarr::load_zone_file(file, test_key());
@@ -133,7 +133,7 @@ TEST_CASE("zone file: syntax errors keep the parser's line, prefixed with the fi
     CHECK(r.error().message.rfind(file.string() + ": line 2", 0) == 0);
 }
 
-TEST_CASE("zone file: missing file, directory and oversize file are clear errors") {
+TEST_CASE("zone file: missing file directory and oversize file are clear errors") {
     TempDir dir;
     auto missing = pkarr::load_zone_file(dir.path / "nope.zone", test_key());
     REQUIRE_FALSE(missing.ok());
