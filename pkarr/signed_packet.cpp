@@ -11,7 +11,6 @@ namespace {
 constexpr std::size_t key_bytes = 32;
 constexpr std::size_t signature_bytes = 64;
 constexpr std::size_t header_bytes = key_bytes + signature_bytes + 8;  // 104
-constexpr std::size_t min_relay_payload_bytes = header_bytes - key_bytes;  // 72
 constexpr std::size_t max_txt_chunk = 254;  // simple-dns TXT::try_from(&str) chunk size
 
 Error packet_error(std::string message, PacketError code) {

@@ -28,8 +28,8 @@ enum class DbErrc : int {
     io = 7,
     schema_too_new = 8,  // written by a newer pkdns
     constraint = 9,
-    misuse = 10,         // bad SQL or bind index: a programming error
-    other = 11,
+    misuse = 10,         // API misuse (bind index out of range, ...): a programming error
+    other = 11,          // includes SQL errors (no such table, ...)
 };
 
 namespace detail {

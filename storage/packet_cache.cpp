@@ -41,7 +41,7 @@ ON CONFLICT (key) DO UPDATE SET
     last_access = max(packets.last_access, excluded.last_access)
 WHERE excluded.timestamp > packets.timestamp
    OR (excluded.timestamp = packets.timestamp
-       AND excluded.packet > packets.packet)
+       AND substr(excluded.packet, 105) > substr(packets.packet, 105))
    OR excluded.packet = packets.packet
 )sql";
 

@@ -81,6 +81,8 @@ struct DhtNode::Impl {
         PutTally tally;
         std::size_t outstanding = 0;
         std::unordered_set<NodeId, NodeIdHash> same_item;  // answered get with exactly our item
+        bool discovering = false;     // put: the find_node phase before the get
+        bool put_get_phase = false;   // put: the get phase (tokens, items already stored)
         // ping
         Address ping_to;
         // callbacks (exactly one of the completion callbacks is set)
@@ -281,18 +283,30 @@ struct DhtNode::Impl {
         std::vector<Address> boot;
         if (initial.size() < std::max<std::size_t>(bootstrap_addrs.size(), 1) || initial.size() < 8)
             boot = bootstrap_addrs;
-        if (op.kind == OpKind::get || op.kind == OpKind::put) {
-            op.lookup.emplace(Lookup::get_mutable(table.self(), op.key, op.salt, op.seq, initial, boot,
-                                                  lookup_config()));
-            op.lookup->on_item([this, id](const MutableItem& item, const NodeInfo& from) {
-                auto o = ops.find(id);
-                if (o == ops.end()) return;
-                o->second.seen[from.id] = {item.seq, item.signature};
-                if (o->second.item_cb) o->second.items.emplace_back(item, from);
-            });
+        if (op.kind == OpKind::put && !op.put_get_phase) {
+            // A put first finds the closest nodes with find_node: bittorrent-dht nodes that hold a
+            // value answer `get` without `nodes`, which would stop a get lookup at the first of them.
+            op.discovering = true;
+            op.lookup.emplace(Lookup::find_node(table.self(), op.target, initial, boot, lookup_config()));
+        } else if (op.kind == OpKind::get || op.kind == OpKind::put) {
+            start_get_lookup(id, initial, boot);
+            return;
         } else {
             op.lookup.emplace(Lookup::find_node(table.self(), op.target, initial, boot, lookup_config()));
         }
+        step(id);
+    }
+
+    void start_get_lookup(std::uint64_t id, const std::vector<NodeInfo>& initial, const std::vector<Address>& boot) {
+        Op& op = ops.at(id);
+        op.lookup.emplace(
+            Lookup::get_mutable(table.self(), op.key, op.salt, op.seq, initial, boot, lookup_config()));
+        op.lookup->on_item([this, id](const MutableItem& item, const NodeInfo& from) {
+            auto o = ops.find(id);
+            if (o == ops.end()) return;
+            o->second.seen[from.id] = {item.seq, item.signature};
+            if (o->second.item_cb) o->second.items.emplace_back(item, from);
+        });
         step(id);
     }
 
@@ -377,6 +391,14 @@ struct DhtNode::Impl {
             break;
         }
         case OpKind::put: {
+            if (op.discovering) {
+                auto nodes = op.lookup->closest_nodes(20);
+                for (const auto& n : table.closest(op.target, 20))
+                    if (std::find(nodes.begin(), nodes.end(), n) == nodes.end()) nodes.push_back(n);
+                op.lookup.reset();
+                start_get_lookup_phase(id, nodes);
+                break;
+            }
             remember(op);
             for (const auto& [node, s] : op.seen)
                 if (s.first == op.item->seq && s.second == op.item->signature) op.same_item.insert(node);
@@ -390,10 +412,20 @@ struct DhtNode::Impl {
         }
     }
 
+    void start_get_lookup_phase(std::uint64_t id, const std::vector<NodeInfo>& nodes) {
+        std::vector<Address> boot;
+        if (nodes.size() < 8) boot = bootstrap_addrs;
+        ops.at(id).discovering = false;
+        ops.at(id).put_get_phase = true;
+        start_get_lookup(id, nodes, boot);
+    }
+
     bool start_store_from_cache(std::uint64_t id) {
         Op& op = ops.at(id);
         auto c = cache.find(op.target);
-        if (c == cache.end() || Clock::now() - c->second.at > responder_cache_ttl || c->second.responders.empty())
+        // Only a lookup that reached a full set of token holders is worth reusing.
+        if (c == cache.end() || Clock::now() - c->second.at > responder_cache_ttl ||
+            c->second.responders.size() < config.put_nodes)
             return false;
         for (const auto& [node, s] : c->second.seen)
             if (s.first == op.item->seq && s.second == op.item->signature) op.same_item.insert(node);

@@ -161,3 +161,31 @@ class FakeDns:
             return struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, 0, 0, 0) + question
         answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(ip)
         return struct.pack("!HHHHHH", qid, 0x8180, 1, 1, 0, 0) + question + answer
+
+
+def free_port_range(count, low=20000, high=60000, attempts=50):
+    """A base port P such that P..P+count-1 were all free UDP ports on 127.0.0.1 a moment ago."""
+    import random
+    for _ in range(attempts):
+        base = random.randrange(low, high - count)
+        socks = []
+        try:
+            for i in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range found")
+
+
+def js_testnet(peer_dir, nodes, extra_bootstrap=()):
+    """A harness.Process running dht-peer's testnet.js (enter it with `with`)."""
+    args = ["--nodes", nodes, "--port-base", free_port_range(nodes)]
+    if extra_bootstrap:
+        args += ["--extra-bootstrap", ",".join(extra_bootstrap)]
+    return h.Process(node_cmd(peer_dir, "testnet.js", args), first_line_timeout=60)

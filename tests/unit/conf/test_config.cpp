@@ -243,6 +243,9 @@ TEST_CASE("unknown sections and keys are rejected with their line") {
     CHECK(has(parse_err("[rate_limit]\nrequests_per_minute = 1\n"), "key 'rate_limit': unknown section"));
     // Dotted keys land in the same section.
     CHECK(has(parse_err("dns.bogus = 1\n"), "line 1: key 'dns.bogus': unknown key"));
+    // The first problem in document order is reported, though toml++ keeps keys sorted.
+    CHECK(has(parse_err("[zeta]\n[dns]\nzzz = 1\naaa = 2\n"), "line 1: key 'zeta'"));
+    CHECK(has(parse_err("[dns]\nzzz = 1\naaa = 2\n"), "line 2: key 'dns.zzz'"));
     // Control characters in a quoted key do not break the one-line message.
     auto e = parse_err("[dns]\n\"a\\nb\" = 1\n");
     CHECK(e.find('\n') == std::string::npos);
