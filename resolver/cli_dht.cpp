@@ -1,4 +1,5 @@
 // pkdns testnet / publish / resolve: the DHT node driven from the command line.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -321,8 +322,11 @@ int run_resolve(const ResolveArgs& a) {
     bool done = false;
     bool timed_out = false;
     dht::ResolveOutcome outcome;
+    const auto started = std::chrono::steady_clock::now();
+    double lookup_ms = 0;
     dht::resolve(n, key.value(), std::nullopt, [&](dht::ResolveOutcome o) {
         outcome = std::move(o);
+        lookup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         done = true;
     });
     bool clean = run_until_done(loop, n, done, timed_out);
@@ -353,6 +357,7 @@ int run_resolve(const ResolveArgs& a) {
         j["timestamp"] = packet.timestamp();
         j["rcode"] = dns::rcode_to_string(answer.rcode);
         j["nodes_answered"] = outcome.stats.responded;
+        j["lookup_ms"] = static_cast<double>(static_cast<long long>(lookup_ms * 10)) / 10;
         j["records"] = nlohmann::json::array();
         for (const auto& rr : shown) {
             std::string line = dns::record_to_text(rr);

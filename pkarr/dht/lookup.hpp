@@ -12,7 +12,9 @@
 // candidates; done when nothing is in flight and each of the k closest live candidates has been
 // queried (or max_queries was reached). Bootstrap addresses (ids unknown) are queried first. No
 // early stop on a found value (like mainline). Candidates are bounded (max_candidates, farthest
-// dropped), deduplicated by address and id. Responses with ro=1 are ignored (counted invalid).
+// dropped), deduplicated by address and id. Responses with ro=1 are ignored (counted invalid), and
+// so are answers whose r.id differs from the id we were given for that node. Only IPv4 `nodes`
+// are followed (`nodes6` is ignored, like mainline).
 //
 // get_mutable: every response item is validated (v <= 1000 bytes, sha1(k ‖ salt) == target,
 // Ed25519 signature via pkarr::PublicKey::verify) before it reaches the item callback; the most

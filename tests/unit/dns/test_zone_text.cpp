@@ -90,6 +90,13 @@ TEST_CASE("zone text: no SOA needed, empty text is empty, SOA accepted") {
     CHECK(rs[1].type == type::A);
 }
 
+TEST_CASE("zone text: after $TTL an explicit TTL is not carried forward") {
+    auto rs = parse_ok("$TTL 50\na 7 A 1.1.1.1\nb A 1.1.1.2\n");
+    REQUIRE(rs.size() == 2);
+    CHECK(rs[0].ttl == 7);
+    CHECK(rs[1].ttl == 50);
+}
+
 TEST_CASE("zone text: unknown types via RFC 3597") {
     auto rs = parse_ok("x TYPE999 \\# 2 0102\n");
     REQUIRE(rs.size() == 1);

@@ -267,7 +267,7 @@ TEST_CASE("resource_records: normalization, apex, query-side wildcard, case", "[
                             .bytes(),
                         0)
                         .value();
-    for (std::string_view apex : {"@", ".", "", "@.", std::string_view(k)}) {
+    for (const std::string& apex : std::vector<std::string>{"@", ".", "", "@.", k}) {
         CAPTURE(apex);
         CHECK(sp.resource_records(apex).size() == 1);
     }
