@@ -54,7 +54,7 @@ Error cancelled() { return make_error("DHT node closed before the operation fini
 
 struct DhtNode::Impl {
     enum class OpKind : std::uint8_t { ping, find_node, bootstrap, refresh, get, put };
-    enum class Purpose : std::uint8_t { lookup, ping, store, verify };
+    enum class Purpose : std::uint8_t { lookup, ping, store, verify, maintenance };
 
     struct Transaction {
         Address to;
@@ -541,8 +541,8 @@ struct DhtNode::Impl {
             table.add(NodeInfo{msg.response().id, from}, now);
             if (msg.ip && ip_votes.size() < 64) ++ip_votes[msg.ip->ip_only()];
         }
-        if (tx.purpose == Purpose::verify) {
-            if (verify_in_flight > 0) --verify_in_flight;
+        if (tx.purpose == Purpose::verify || tx.purpose == Purpose::maintenance) {
+            if (tx.purpose == Purpose::verify && verify_in_flight > 0) --verify_in_flight;
             return;
         }
         auto it = ops.find(tx.op);
@@ -590,8 +590,8 @@ struct DhtNode::Impl {
             transactions.erase(tid);
             ++stats.timeouts;
             if (tx.node) table.mark_failed(*tx.node, now);
-            if (tx.purpose == Purpose::verify) {
-                if (verify_in_flight > 0) --verify_in_flight;
+            if (tx.purpose == Purpose::verify || tx.purpose == Purpose::maintenance) {
+                if (tx.purpose == Purpose::verify && verify_in_flight > 0) --verify_in_flight;
                 continue;
             }
             auto it = ops.find(tx.op);
@@ -630,7 +630,7 @@ struct DhtNode::Impl {
             table.purge(now);
             auto idle = table.idle_nodes(now, idle_ping_after);
             if (idle.size() > 32) idle.resize(32);
-            for (const auto& n : idle) send_query(ping_query(), n.address, 0, Purpose::verify, n.id);
+            for (const auto& n : idle) send_query(ping_query(), n.address, 0, Purpose::maintenance, n.id);
         }
         bool table_low = table.empty() && !config.bootstrap.empty();
         if (now - last_refresh >= config.refresh_interval || table_low) refresh(nullptr);

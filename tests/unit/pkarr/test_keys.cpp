@@ -188,7 +188,7 @@ TEST_CASE("Keypair signs deterministically and PublicKey::verify checks it", "[k
     CHECK(Keypair::from_seed(r1.seed()).public_key() == r1.public_key());
 }
 
-TEST_CASE("Keypair::save writes 64 hex chars with mode 0600; load reads them back", "[keys]") {
+TEST_CASE("Keypair::save writes 64 hex chars with mode 0600 and load reads them back", "[keys]") {
     TempDir dir;
     const auto kp = Keypair::from_seed(seed_from_hex("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"));
     const auto file = dir.path / "key";
