@@ -13,7 +13,8 @@
 // (the SOA of a negative reply carries the negative TTL). The OPT record is not stored: the
 // resolver adds its own. A hit returns the reply with every TTL lowered by the whole seconds
 // elapsed since it was stored (never below 0). Memory is bounded by an estimate of the bytes
-// held (`max_bytes`), least recently used entries go first.
+// held (`max_bytes`), least recently used entries go first. The reply keeps the upstream's ID
+// and flags: the resolver's finalize step sets the client's ID, RD/RA and its own OPT.
 
 #include <cstddef>
 #include <cstdint>

@@ -160,12 +160,14 @@ int start(Services& s, const conf::Config& config) {
 
     // Listeners: the finalize step (ID, question, flags, OPT, truncation) happens here.
     Resolver* resolver = s.resolver.get();
-    s.listener = std::make_unique<DnsListener>(s.loop, [resolver](Request request, ClientInfo client, ReplyFn reply) {
-        const Transport transport = client.transport;
-        resolver->resolve(request, client, [request, transport, reply = std::move(reply)](dns::Packet answer) {
-            reply(finalize(request, std::move(answer), transport));
+    s.listener =
+        std::make_unique<DnsListener>(s.loop, [resolver](Request request, ClientInfo client, ReplyFn reply) {
+            const Transport transport = client.transport;
+            resolver->resolve(request, client,
+                              [request, transport, reply = std::move(reply)](dns::Packet answer) {
+                                  reply(finalize(request, std::move(answer), transport));
+                              });
         });
-    });
     for (const auto& addr : config.dns.listen) {
         if (auto r = s.listener->listen(addr); !r) {
             spdlog::error("cannot listen on {}: {}", addr.to_string(), r.error().message);
@@ -181,7 +183,8 @@ int start(Services& s, const conf::Config& config) {
         sp->stop();
     };
     if (auto r = s.sigint.start(SIGINT, on_signal); !r) spdlog::warn("SIGINT handler: {}", r.error().message);
-    if (auto r = s.sigterm.start(SIGTERM, on_signal); !r) spdlog::warn("SIGTERM handler: {}", r.error().message);
+    if (auto r = s.sigterm.start(SIGTERM, on_signal); !r)
+        spdlog::warn("SIGTERM handler: {}", r.error().message);
     s.maintenance.start(maintenance_interval_ms, maintenance_interval_ms, [sp] {
         if (sp->stopping) return;
         sp->resolver->answer_cache().purge_expired(sp->loop.now_ms());
@@ -202,8 +205,11 @@ int start(Services& s, const conf::Config& config) {
     probe.type = dns::type::NS;
     s.forwarder->forward(probe, false, [sp](Result<dns::Packet> r) {
         if (sp->stopping) return;
-        if (!r) spdlog::warn("upstream check failed: {}; ICANN names fail until an upstream answers", r.error().message);
-        else spdlog::info("upstream check: answered ({})", dns::rcode_to_string(r->rcode()));
+        if (!r)
+            spdlog::warn("upstream check failed: {}; ICANN names fail until an upstream answers",
+                         r.error().message);
+        else
+            spdlog::info("upstream check: answered ({})", dns::rcode_to_string(r->rcode()));
     });
     return 0;
 }

@@ -27,6 +27,16 @@ struct Conn {
     bool processing = false;  // inside process_frames (a synchronous reply must not re-enter it)
 };
 
+// A throwing handler must not leave the query's slot taken: release it with an empty reply
+// (the reply function ignores any later call).
+void call_handler(const Handler& handler, Request request, const ClientInfo& client, const ReplyFn& reply) {
+    try {
+        handler(std::move(request), client, reply);
+    } catch (...) {
+        reply(Bytes{});
+    }
+}
+
 }  // namespace
 
 struct DnsListener::State : std::enable_shared_from_this<DnsListener::State> {
@@ -79,7 +89,7 @@ void DnsListener::State::on_udp(std::size_t index, ByteView data, const SocketAd
         if (!s || s->closed || index >= s->udp.size() || !s->udp[index] || bytes.empty()) return;
         (void)s->udp[index]->send(bytes, from);
     };
-    handler(std::move(std::get<Request>(parsed)), ClientInfo{from, Transport::udp, 0}, std::move(reply));
+    call_handler(handler, std::move(std::get<Request>(parsed)), ClientInfo{from, Transport::udp, 0}, reply);
 }
 
 void DnsListener::State::on_accept(std::unique_ptr<uv::TcpConnection> tcp_conn) {
@@ -178,7 +188,7 @@ void DnsListener::State::process_frames(const std::shared_ptr<Conn>& c) {
             *done = true;
             if (auto s = weak.lock()) s->on_tcp_reply(id, std::move(bytes));
         };
-        handler(std::move(std::get<Request>(parsed)), ClientInfo{c->peer, Transport::tcp, id}, std::move(reply));
+        call_handler(handler, std::move(std::get<Request>(parsed)), ClientInfo{c->peer, Transport::tcp, id}, reply);
     }
     c->processing = false;
     if (c->closing || closed) return;

@@ -12,6 +12,9 @@
 // Every `done` runs exactly once: with the reply, with an error, immediately (inside forward())
 // when the forwarder is closed or max_in_flight queries are pending, or with an error from
 // close() / the destructor for queries still pending.
+//
+// Handle callbacks capture `this` and a query id: the sockets and timers are owned (through
+// the pending table) by this object, and an owner that is gone runs no callback (common/uv.hpp).
 
 #include <cstddef>
 #include <cstdint>

@@ -41,7 +41,9 @@ PkarrResolver::PkarrResolver(PacketSource& source, storage::PacketCache* cache, 
     if (config_.front_capacity == 0) config_.front_capacity = 1;
 }
 
-PkarrResolver::~PkarrResolver() { close(); }
+PkarrResolver::~PkarrResolver() {
+    close();
+}
 
 void PkarrResolver::close() {
     closed_ = true;
@@ -134,7 +136,8 @@ void PkarrResolver::serve_packet(const pkarr::PublicKey& key, Entry& entry, pkar
     done(std::move(r));
 }
 
-void PkarrResolver::start_lookup(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than, Done done) {
+void PkarrResolver::start_lookup(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than,
+                                 Done done) {
     const std::uint64_t id = next_id_++;
     Inflight& in = inflight_[key];
     in.id = id;
@@ -151,11 +154,12 @@ void PkarrResolver::start_lookup(const pkarr::PublicKey& key, std::optional<pkar
 void PkarrResolver::store(const pkarr::SignedPacket& packet) {
     if (!cache_) return;
     auto r = cache_->put(packet);
-    if (!r) spdlog::warn("packet cache write for {} failed: {}", packet.public_key().to_z32(), r.error().message);
+    if (!r)
+        spdlog::warn("packet cache write for {} failed: {}", packet.public_key().to_z32(), r.error().message);
 }
 
-void PkarrResolver::on_result(const pkarr::PublicKey& key, std::uint64_t id, std::optional<pkarr::SignedPacket> packet,
-                              std::string error) {
+void PkarrResolver::on_result(const pkarr::PublicKey& key, std::uint64_t id,
+                              std::optional<pkarr::SignedPacket> packet, std::string error) {
     auto it = inflight_.find(key);
     if (it == inflight_.end() || it->second.id != id) return;  // closed, or a second call
     std::vector<Done> waiters = std::move(it->second.waiters);

@@ -62,7 +62,8 @@ dns::Packet rcode_only(std::uint8_t rcode) {
 }
 
 bool has_soa(const std::vector<dns::Record>& records) {
-    return std::any_of(records.begin(), records.end(), [](const dns::Record& r) { return r.type == dns::type::SOA; });
+    return std::any_of(records.begin(), records.end(),
+                       [](const dns::Record& r) { return r.type == dns::type::SOA; });
 }
 
 }  // namespace
@@ -71,27 +72,27 @@ dns::Record with_tld(dns::Record record, std::string_view tld) {
     if (auto n = name_with_tld(record.name, tld)) record.name = std::move(*n);
     std::size_t offset = 0;
     switch (record.type) {
-    case dns::type::CNAME:
-    case dns::type::NS:
-    case dns::type::PTR:
-    case dns::type::DNAME:
-        break;
-    case dns::type::MX:
-    case dns::type::SVCB:
-    case dns::type::HTTPS:
-        offset = 2;
-        break;
-    case dns::type::SRV:
-        offset = 6;
-        break;
-    case dns::type::SOA: {
-        Bytes rdata = record.rdata;
-        if (rdata_name_with_tld(rdata, offset, tld) && rdata_name_with_tld(rdata, offset, tld))
-            record.rdata = std::move(rdata);
-        return record;
-    }
-    default:
-        return record;
+        case dns::type::CNAME:
+        case dns::type::NS:
+        case dns::type::PTR:
+        case dns::type::DNAME:
+            break;
+        case dns::type::MX:
+        case dns::type::SVCB:
+        case dns::type::HTTPS:
+            offset = 2;
+            break;
+        case dns::type::SRV:
+            offset = 6;
+            break;
+        case dns::type::SOA: {
+            Bytes rdata = record.rdata;
+            if (rdata_name_with_tld(rdata, offset, tld) && rdata_name_with_tld(rdata, offset, tld))
+                record.rdata = std::move(rdata);
+            return record;
+        }
+        default:
+            return record;
     }
     if (record.rdata.size() <= offset) return record;
     Bytes rdata = record.rdata;
@@ -112,10 +113,10 @@ dns::Record synthesized_soa(const dns::Name& apex, std::uint32_t serial, std::ui
     }());
     (rname ? *rname : apex).append_wire(soa.rdata);
     put_u32(soa.rdata, serial);
-    put_u32(soa.rdata, 3600);    // refresh
-    put_u32(soa.rdata, 600);     // retry
-    put_u32(soa.rdata, 86400);   // expire
-    put_u32(soa.rdata, min_ttl); // minimum: the negative-caching TTL (RFC 2308)
+    put_u32(soa.rdata, 3600);     // refresh
+    put_u32(soa.rdata, 600);      // retry
+    put_u32(soa.rdata, 86400);    // expire
+    put_u32(soa.rdata, min_ttl);  // minimum: the negative-caching TTL (RFC 2308)
     return soa;
 }
 
@@ -174,14 +175,14 @@ void Resolver::resolve(const Request& request, const ClientInfo& client, Complet
 void Resolver::step(const JobPtr& job, const dns::Name& name) {
     Route route = route_name(name, config_.top_level_domain);
     switch (route.kind) {
-    case RouteKind::nxdomain:
-        return after_hop(job, rcode_only(dns::rcode::NXDOMAIN), std::nullopt);
-    case RouteKind::pkarr:
-        ++stats_.pkarr;
-        return pkarr_step(job, route);
-    case RouteKind::icann:
-        ++stats_.icann;
-        return icann_step(job, name);
+        case RouteKind::nxdomain:
+            return after_hop(job, rcode_only(dns::rcode::NXDOMAIN), std::nullopt);
+        case RouteKind::pkarr:
+            ++stats_.pkarr;
+            return pkarr_step(job, route);
+        case RouteKind::icann:
+            ++stats_.icann;
+            return icann_step(job, name);
     }
 }
 
@@ -194,18 +195,18 @@ void Resolver::pkarr_step(const JobPtr& job, const Route& route) {
     pkarr_.lookup(*route.key, admit, [this, alive, job, route](PacketLookup r) {
         if (alive.expired()) return;
         switch (r.status) {
-        case PacketLookup::Status::found:
-            return pkarr_answer(job, route, *r.packet);
-        case PacketLookup::Status::not_found: {
-            dns::Packet hop = rcode_only(dns::rcode::NXDOMAIN);
-            hop.flags |= dns::flag::AA;
-            return after_hop(job, std::move(hop), std::nullopt);
-        }
-        case PacketLookup::Status::rate_limited:
-            ++stats_.refused;
-            return fail(job, dns::rcode::REFUSED, "DHT query rate limit");
-        case PacketLookup::Status::failed:
-            return fail(job, dns::rcode::SERVFAIL, "PKARR lookup failed: " + r.error);
+            case PacketLookup::Status::found:
+                return pkarr_answer(job, route, *r.packet);
+            case PacketLookup::Status::not_found: {
+                dns::Packet hop = rcode_only(dns::rcode::NXDOMAIN);
+                hop.flags |= dns::flag::AA;
+                return after_hop(job, std::move(hop), std::nullopt);
+            }
+            case PacketLookup::Status::rate_limited:
+                ++stats_.refused;
+                return fail(job, dns::rcode::REFUSED, "DHT query rate limit");
+            case PacketLookup::Status::failed:
+                return fail(job, dns::rcode::SERVFAIL, "PKARR lookup failed: " + r.error);
         }
     });
 }
@@ -217,7 +218,8 @@ void Resolver::pkarr_answer(const JobPtr& job, const Route& route, const pkarr::
     pkarr::ZoneAnswer za = pkarr::answer_from_zone(packet.records(), *apex, route.name, qtype);
 
     const std::uint32_t elapsed = packet.elapsed_seconds(clocks_.wall_micros());
-    const std::string_view tld = route.had_tld ? std::string_view(config_.top_level_domain) : std::string_view();
+    const std::string_view tld =
+        route.had_tld ? std::string_view(config_.top_level_domain) : std::string_view();
     auto shape = [&](std::vector<dns::Record> records) {
         for (auto& r : records) {
             r.ttl = counted_down(r.ttl, elapsed, config_.max_ttl);
@@ -237,15 +239,15 @@ void Resolver::pkarr_answer(const JobPtr& job, const Route& route, const pkarr::
     const bool answered = std::any_of(hop.answers.begin(), hop.answers.end(), [&](const dns::Record& r) {
         return r.type == qtype || qtype == dns::type::ANY;
     });
-    const bool negative = za.rcode == dns::rcode::NXDOMAIN ||
-                          (za.rcode == dns::rcode::NOERROR && !za.delegation && !follows && !answered &&
-                           !za.chain_truncated);
+    const bool negative =
+        za.rcode == dns::rcode::NXDOMAIN ||
+        (za.rcode == dns::rcode::NOERROR && !za.delegation && !follows && !answered && !za.chain_truncated);
     if (negative && !has_soa(hop.authority)) {
         dns::Name owner = *apex;
         if (!tld.empty())
             if (auto n = name_with_tld(*apex, tld)) owner = std::move(*n);
-        hop.authority.push_back(
-            synthesized_soa(owner, static_cast<std::uint32_t>(packet.timestamp() / 1'000'000), config_.min_ttl));
+        hop.authority.push_back(synthesized_soa(
+            owner, static_cast<std::uint32_t>(packet.timestamp() / 1'000'000), config_.min_ttl));
     }
     std::optional<dns::Name> next;
     if (follows) {
@@ -265,12 +267,13 @@ void Resolver::icann_step(const JobPtr& job, const dns::Name& name) {
         return icann_answer(job, name, std::move(*hit));
 
     std::weak_ptr<int> alive = alive_;
-    upstream_.forward(question, dnssec_ok, [this, alive, job, name, question, dnssec_ok](Result<dns::Packet> r) {
-        if (alive.expired()) return;
-        if (!r) return fail(job, dns::rcode::SERVFAIL, "upstream: " + r.error().message);
-        answer_cache_.insert(question, dnssec_ok, *r, clocks_.mono_ms());
-        icann_answer(job, name, std::move(*r));
-    });
+    upstream_.forward(question, dnssec_ok,
+                      [this, alive, job, name, question, dnssec_ok](Result<dns::Packet> r) {
+                          if (alive.expired()) return;
+                          if (!r) return fail(job, dns::rcode::SERVFAIL, "upstream: " + r.error().message);
+                          answer_cache_.insert(question, dnssec_ok, *r, clocks_.mono_ms());
+                          icann_answer(job, name, std::move(*r));
+                      });
 }
 
 void Resolver::icann_answer(const JobPtr& job, const dns::Name& name, dns::Packet reply) {
@@ -298,7 +301,8 @@ void Resolver::icann_answer(const JobPtr& job, const dns::Name& name, dns::Packe
         const bool answered = std::any_of(hop.answers.begin(), hop.answers.end(), [&](const dns::Record& r) {
             return r.name == end && (r.type == qtype || qtype == dns::type::ANY);
         });
-        if (!(end == name) && !answered && route_name(end, config_.top_level_domain).kind != RouteKind::icann) {
+        if (!(end == name) && !answered &&
+            route_name(end, config_.top_level_domain).kind != RouteKind::icann) {
             std::erase_if(hop.answers, [](const dns::Record& r) { return r.type != dns::type::CNAME; });
             hop.authority.clear();
             hop.additional.clear();
@@ -319,14 +323,16 @@ void Resolver::after_hop(const JobPtr& job, dns::Packet hop, std::optional<dns::
         return step(job, *next);
     }
     hop.answers = std::move(job->chain);
-    hop.flags = static_cast<std::uint16_t>((hop.flags & ~dns::flag::AA) | (job->authoritative ? dns::flag::AA : 0));
+    hop.flags =
+        static_cast<std::uint16_t>((hop.flags & ~dns::flag::AA) | (job->authoritative ? dns::flag::AA : 0));
     complete(job, std::move(hop));
 }
 
 // Every error ends here: one rcode, no records.
 void Resolver::fail(const JobPtr& job, std::uint8_t rcode, const std::string& why) {
-    spdlog::debug("{} {} {}: {} ({})", job->client.to_string(), job->request.question.name.to_string(),
-                  dns::type_to_string(job->request.question.type), dns::rcode_to_string(rcode), why);
+    if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("{} {} {}: {} ({})", job->client.to_string(), job->request.question.name.to_string(),
+                      dns::type_to_string(job->request.question.type), dns::rcode_to_string(rcode), why);
     complete(job, rcode_only(rcode));
 }
 
@@ -335,9 +341,10 @@ void Resolver::complete(const JobPtr& job, dns::Packet answer) {
     job->completed = true;
     if (answer.rcode() == dns::rcode::SERVFAIL) ++stats_.servfail;
     if (answer.rcode() == dns::rcode::NXDOMAIN) ++stats_.nxdomain;
-    spdlog::debug("{} {} {} -> {} ({} answers)", job->client.to_string(), job->request.question.name.to_string(),
-                  dns::type_to_string(job->request.question.type), dns::rcode_to_string(answer.rcode()),
-                  answer.answers.size());
+    if (spdlog::should_log(spdlog::level::debug))  // per-query lines cost nothing at info
+        spdlog::debug("{} {} {} -> {} ({} answers)", job->client.to_string(),
+                      job->request.question.name.to_string(), dns::type_to_string(job->request.question.type),
+                      dns::rcode_to_string(answer.rcode()), answer.answers.size());
     Completion done = std::move(job->done);
     job->done = nullptr;
     done(std::move(answer));

@@ -16,6 +16,8 @@
 // NODATA carry an SOA in authority; when the zone has none, one is synthesized at the apex:
 // mname = apex, rname = hostmaster.<apex>, serial = timestamp in seconds, minimum = TTL = min_ttl.
 // NS below the apex is answered as a referral (NS in authority, glue in additional), not followed.
+// A key with no packet on the network: NXDOMAIN without SOA (remembered for min_ttl); a lookup
+// that failed with nothing cached, or an upstream that failed: SERVFAIL.
 //
 // The completion runs exactly once, from the stage that ended the query.
 

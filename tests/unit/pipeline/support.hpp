@@ -79,8 +79,8 @@ struct FakeSource : PacketSource {
         Done done;
     };
     std::map<pkarr::PublicKey, pkarr::SignedPacket> dht;  // what the network holds
-    bool hold = false;     // queue calls until complete_all()
-    bool offline = false;  // answer with an error
+    bool hold = false;                                    // queue calls until complete_all()
+    bool offline = false;                                 // answer with an error
     std::vector<Call> pending;
     std::size_t calls = 0;
     std::vector<std::optional<pkarr::Micros>> newer_than_seen;

@@ -52,7 +52,8 @@ struct Pipeline {
         : config(std::move(c)), cache(packet_cache) {
         build();
         publish_zone1(clock.wall - 10'000'000, "1.2.3.4");
-        source.dht.insert_or_assign(k2.public_key(), sign(k2, {rr(z2, dns::type::A, 120, a_rdata("9.9.9.9"))}, t0));
+        source.dht.insert_or_assign(k2.public_key(),
+                                    sign(k2, {rr(z2, dns::type::A, 120, a_rdata("9.9.9.9"))}, t0));
         dns::Packet example;
         example.answers = {rr("example.com", dns::type::A, 600, a_rdata("93.184.216.34"))};
         upstream.add("example.com", dns::type::A, example);
@@ -106,7 +107,9 @@ struct Pipeline {
     }
 };
 
-bool aa(const dns::Packet& p) { return (p.flags & dns::flag::AA) != 0; }
+bool aa(const dns::Packet& p) {
+    return (p.flags & dns::flag::AA) != 0;
+}
 
 // The SOA's mname, rname and minimum.
 struct Soa {
@@ -122,7 +125,8 @@ Soa parse_soa(const dns::Record& r) {
     REQUIRE(n.ok());
     REQUIRE(r.rdata.size() == off + 20);
     const auto* p = r.rdata.data() + off + 16;
-    return Soa{m.value(), n.value(), (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3]};
+    return Soa{m.value(), n.value(),
+               (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3]};
 }
 
 }  // namespace
@@ -274,7 +278,8 @@ TEST_CASE("pipeline: a non-canonical key is NXDOMAIN without any lookup", "[pipe
 TEST_CASE("pipeline: concurrent queries for one key share one lookup", "[pipeline]") {
     Pipeline p;
     p.source.hold = true;
-    for (int i = 0; i < 10; ++i) p.send(i % 2 ? p.z1 : "_txt.sub." + p.z1, i % 2 ? dns::type::A : dns::type::TXT);
+    for (int i = 0; i < 10; ++i)
+        p.send(i % 2 ? p.z1 : "_txt.sub." + p.z1, i % 2 ? dns::type::A : dns::type::TXT);
     CHECK(p.source.calls == 1);
     CHECK(p.replies.empty());
     CHECK(p.pkarr->stats().coalesced == 9);

@@ -2,6 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -236,4 +241,48 @@ TEST_CASE("an owner destroyed inside its own read callback stops cleanly") {
         CHECK(server_side == nullptr);
     }
     CHECK(close_loop(loop));
+}
+
+TEST_CASE("connect times out when the peer's accept queue is full") {
+    // A plain socket that listens with backlog 0 and never accepts: once its queue is full the
+    // kernel drops further SYNs, so a connect hangs until our timeout.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+    REQUIRE(::listen(fd, 0) == 0);
+    socklen_t len = sizeof sin;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
+    const auto target = loopback(ntohs(sin.sin_port));
+
+    uv::Loop loop;
+    {
+        std::vector<std::unique_ptr<uv::TcpConnection>> conns;
+        int finished = 0, timed_out = 0, closes = 0;
+        for (int i = 0; i < 8; ++i) {
+            auto c = std::make_unique<uv::TcpConnection>(loop);
+            c->set_on_close([&](Result<void>) { ++closes; });
+            c->connect(target, 300, [&](Result<void> r) {
+                ++finished;
+                if (!r && r.error().message.find("timed out") != std::string::npos) ++timed_out;
+            });
+            conns.push_back(std::move(c));
+        }
+        REQUIRE(run_until(loop, [&] { return finished == 8; }));
+        CHECK(timed_out >= 1);
+        REQUIRE(run_until(loop, [&] { return closes >= timed_out; }));
+
+        // An owner destroyed while connecting: its callbacks never run.
+        int late = 0;
+        {
+            uv::TcpConnection c(loop);
+            c.set_on_close([&](Result<void>) { ++late; });
+            c.connect(target, 300, [&](Result<void>) { ++late; });
+        }
+        REQUIRE_FALSE(run_until(loop, [&] { return late > 0; }, 500));
+    }
+    CHECK(close_loop(loop));
+    ::close(fd);
 }
