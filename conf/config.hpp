@@ -63,7 +63,7 @@ struct DhtConfig {
 struct RelayConfig {
     std::vector<std::string> urls = default_relay_urls();  // http:// or https:// URLs
     bool enabled = true;
-    bool keep_alive = true;  // reuse HTTP connections to the relays
+    bool keep_alive = true;  // republish packets PUT to our relay API until they expire
 
     bool operator==(const RelayConfig&) const = default;
 };

@@ -63,7 +63,8 @@ query_rate_limit_burst = 25
 urls = ["https://pkarr.pubky.app", "https://pkarr.pubky.org"]
 # false: use the DHT only (the relays see which keys are looked up).
 enabled = true
-# Reuse HTTP connections to the relays.
+# Keep packets accepted through the relay API (PUT /{key}) alive on the DHT by republishing
+# them until they expire from the cache.
 keep_alive = true
 
 [cache]

@@ -432,3 +432,36 @@ TEST_CASE("pipeline: packets persist in SQLite across a restart", "[pipeline]") 
     CHECK(p.source.calls == 1);
     CHECK(p.pkarr->stats().sqlite_hits == 1);
 }
+
+TEST_CASE("pipeline: a refresh that finds the same packet renews it", "[pipeline]") {
+    Pipeline p;
+    p.ask(p.z1, dns::type::A);
+    p.clock.advance_seconds(400);
+    CHECK(p.ask(p.z1, dns::type::A).answers.at(0).ttl == 1);  // stale; the refresh confirms it
+    CHECK(p.source.calls == 2);
+    auto r = p.ask(p.z1, dns::type::A);
+    CHECK(r.answers.at(0).ttl == 300);
+    CHECK(p.source.calls == 2);
+}
+
+TEST_CASE("pipeline: with_tld rewrites key names in owners and rdata only", "[pipeline]") {
+    const std::string z = key_of(1).public_key().to_z32();
+    Bytes mx = {0, 10};
+    N("mail." + z).append_wire(mx);
+    auto m = with_tld(rr(z, dns::type::MX, 60, mx), "key");
+    CHECK(m.name == N(z + ".key"));
+    Bytes want_mx = {0, 10};
+    N("mail." + z + ".key").append_wire(want_mx);
+    CHECK(m.rdata == want_mx);
+
+    Bytes srv = {0, 1, 0, 2, 0x01, 0xbb};
+    N("host.example.com").append_wire(srv);
+    auto s = with_tld(rr("_sip._tcp." + z, dns::type::SRV, 60, srv), "key");
+    CHECK(s.name == N("_sip._tcp." + z + ".key"));
+    CHECK(s.rdata == srv);  // an ICANN target stays as it is
+
+    auto txt = with_tld(rr(z, dns::type::TXT, 60, pkarr::txt_rdata(z)), "key");
+    CHECK(txt.rdata == pkarr::txt_rdata(z));  // opaque rdata is never touched
+    Bytes bad = {0, 10, 63};  // a truncated name: left unchanged
+    CHECK(with_tld(rr(z, dns::type::MX, 60, bad), "key").rdata == bad);
+}

@@ -202,7 +202,7 @@ TEST_CASE("EDNS version 1 gets BADVERS in the extended rcode with our OPT") {
     REQUIRE(reply.questions.size() == 1);
 }
 
-TEST_CASE("finalize restores the id, echoes RD, sets RA, keeps AA and the question's case") {
+TEST_CASE("finalize restores the id and echoes RD and CD and sets RA and keeps AA and the question case") {
     auto req = must_parse(query_wire("WwW.ExAmple.CoM", dns::type::A, 0x5151, dns::flag::RD | dns::flag::CD));
     dns::Packet answer = query_packet("www.example.com", dns::type::A, 0x9999, dns::flag::AA | dns::flag::AD);
     answer.answers.push_back(a_record("www.example.com", 1));
@@ -298,7 +298,7 @@ TEST_CASE("dropping only additional records does not set TC") {
     CHECK(reply.additional.size() < 10);
 }
 
-TEST_CASE("error_reply carries the rcode, id and question") {
+TEST_CASE("error_reply carries the rcode and the id and question") {
     auto req = must_parse(query_wire("example.org", dns::type::AAAA, 0x3131));
     auto reply = must_decode(error_reply(req, dns::rcode::REFUSED));
     CHECK(reply.id == 0x3131);
