@@ -146,6 +146,8 @@ int start(Services& s, const conf::Config& config) {
     spdlog::info("DHT node on {} ({} mode), bootstrapping from {} entries",
                  s.dht_node->local_address().to_string(), config.dht.server ? "server" : "client",
                  config.dht.bootstrap.size());
+    if (config.dht.bootstrap.empty())
+        spdlog::warn("DHT: no bootstrap entries; PKARR names are answered from the cache only");
 
     // The pipeline.
     PkarrResolverConfig pc;
