@@ -12,7 +12,7 @@ constexpr std::size_t header_size = 12;
 constexpr std::size_t max_tcp_message = 65535;
 constexpr std::uint16_t opcode_mask = 0x7800;
 constexpr std::uint16_t type_hinfo = 13;
-constexpr std::uint16_t type_ixfr = 251, type_axfr = 252, type_maila = 254;
+constexpr std::uint16_t type_ixfr = 251, type_maila = 254;  // IXFR, AXFR, MAILB, MAILA
 
 // A reply made from the 12-byte header alone: no sections, id, opcode and RD echoed.
 Bytes header_reply(ByteView wire, std::uint8_t rcode) {
