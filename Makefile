@@ -37,9 +37,10 @@ dht-peer: deps
 	  chmod -R u+w $(BUILD)/dht-peer && (cd $(BUILD)/dht-peer && npm ci --no-audit --no-fund --loglevel=error); \
 	fi
 
-# Starts the resolver on 127.0.0.1:5353 (no root needed) with the built-in defaults.
+# Starts the resolver on 127.0.0.1:5353 with the built-in defaults; needs no root (the cache
+# lives in the build tree).
 run: build
-	./$(BUILD)/pkdns serve --listen 127.0.0.1:5353
+	./$(BUILD)/pkdns serve --listen 127.0.0.1:5353 --cache $(abspath $(BUILD))/pkdns-run.db
 
 test-unit: build dht-peer
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "conf/config.hpp"
+#include "resolver/app.hpp"
 #include "resolver/cli.hpp"
 
 namespace pkdns::cli {
@@ -53,8 +54,7 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
             ctx.exit_code = 2;
             return;
         }
-        std::fprintf(stderr, "pkdns serve: the resolver daemon is not built yet (see the open issues)\n");
-        ctx.exit_code = 1;
+        ctx.exit_code = resolver::run_serve(*config);
     });
 
     auto check_path = std::make_shared<std::string>();
