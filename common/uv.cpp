@@ -175,7 +175,9 @@ UdpSocket::~UdpSocket() {
 Result<void> UdpSocket::bind(const SocketAddress& addr) {
     sockaddr_storage ss{};
     addr.to_sockaddr(ss);
-    int rc = uv_udp_bind(&block_->handle, reinterpret_cast<const sockaddr*>(&ss), 0);
+    // v6-only like TcpListener, so [::]:53 and 0.0.0.0:53 can both be bound.
+    unsigned flags = addr.ip.is_v6() ? UV_UDP_IPV6ONLY : 0;
+    int rc = uv_udp_bind(&block_->handle, reinterpret_cast<const sockaddr*>(&ss), flags);
     if (rc != 0) return uv_error(("bind " + addr.to_string()).c_str(), rc);
     return {};
 }
