@@ -23,7 +23,8 @@ int hex_value(char c) {
 }  // namespace
 
 Result<Bytes> from_hex(std::string_view hex) {
-    if (hex.size() % 2 != 0) return make_error("hex has an odd number of characters (" + std::to_string(hex.size()) + ")");
+    if (hex.size() % 2 != 0)
+        return make_error("hex has an odd number of characters (" + std::to_string(hex.size()) + ")");
     Bytes out;
     out.reserve(hex.size() / 2);
     for (std::size_t i = 0; i < hex.size(); i += 2) {

@@ -37,7 +37,8 @@ Result<Cidr> Cidr::parse(std::string_view text) {
     }
     const auto& b = ip->bytes();
     for (int i = bits; i < max_bits; ++i) {
-        if (b[static_cast<std::size_t>(i / 8)] & (0x80 >> (i % 8))) return bad("host bits set after the prefix");
+        if (b[static_cast<std::size_t>(i / 8)] & (0x80 >> (i % 8)))
+            return bad("host bits set after the prefix");
     }
     Cidr c;
     c.network_ = *ip;
@@ -53,6 +54,8 @@ bool Cidr::contains(const IpAddress& ip) const {
     return prefix_equal(network_.bytes().data(), ip.bytes().data(), prefix_);
 }
 
-std::string Cidr::to_string() const { return network_.to_string() + "/" + std::to_string(prefix_); }
+std::string Cidr::to_string() const {
+    return network_.to_string() + "/" + std::to_string(prefix_);
+}
 
 }  // namespace pkdns

@@ -14,7 +14,9 @@ struct Error {
     int code = 0;  // module-defined; 0 when the message is all there is
 };
 
-inline Error make_error(std::string message, int code = 0) { return Error{std::move(message), code}; }
+inline Error make_error(std::string message, int code = 0) {
+    return Error{std::move(message), code};
+}
 
 template <class T>
 class [[nodiscard]] Result {

@@ -11,7 +11,9 @@ namespace pkdns {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 Result<std::uint16_t> parse_port(std::string_view text, std::string_view whole) {
     if (text.empty() || text.size() > 5 || !std::all_of(text.begin(), text.end(), is_digit)) {
@@ -87,7 +89,8 @@ IpAddress IpAddress::v6(const std::array<std::uint8_t, 16>& bytes) {
 
 Result<IpAddress> IpAddress::parse(std::string_view text) {
     // inet_pton needs a NUL-terminated string; bound it first (longest IPv6 text is 45 chars).
-    if (text.empty() || text.size() > 45) return make_error("'" + std::string(text) + "' is not an IP address");
+    if (text.empty() || text.size() > 45)
+        return make_error("'" + std::string(text) + "' is not an IP address");
     std::string s(text);
     IpAddress ip;
     if (s.find(':') == std::string::npos) {
@@ -180,7 +183,8 @@ Result<HostPort> HostPort::parse(std::string_view text) {
     if (!parts) return parts.error();
     if (parts->bracketed) {
         auto ip = IpAddress::parse(parts->host);
-        if (!ip || !ip->is_v6()) return make_error("'" + std::string(text) + "': bad IPv6 address in brackets");
+        if (!ip || !ip->is_v6())
+            return make_error("'" + std::string(text) + "': bad IPv6 address in brackets");
     } else if (!valid_host_name(parts->host)) {
         return make_error("'" + std::string(text) + "': bad host name");
     }

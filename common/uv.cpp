@@ -33,7 +33,9 @@ Error uv_error(const char* what, int rc) {
 
 // ---------------------------------------------------------------- Loop
 
-Loop::Loop() : loop_(std::make_unique<uv_loop_t>()) { uv_loop_init(loop_.get()); }
+Loop::Loop() : loop_(std::make_unique<uv_loop_t>()) {
+    uv_loop_init(loop_.get());
+}
 
 Loop::~Loop() {
     if (!closed_) {
@@ -45,11 +47,21 @@ Loop::~Loop() {
     }
 }
 
-void Loop::run() { uv_run(loop_.get(), UV_RUN_DEFAULT); }
-bool Loop::run_once() { return uv_run(loop_.get(), UV_RUN_ONCE) != 0; }
-void Loop::stop() { uv_stop(loop_.get()); }
-std::uint64_t Loop::now_ms() { return uv_now(loop_.get()); }
-void Loop::update_time() { uv_update_time(loop_.get()); }
+void Loop::run() {
+    uv_run(loop_.get(), UV_RUN_DEFAULT);
+}
+bool Loop::run_once() {
+    return uv_run(loop_.get(), UV_RUN_ONCE) != 0;
+}
+void Loop::stop() {
+    uv_stop(loop_.get());
+}
+std::uint64_t Loop::now_ms() {
+    return uv_now(loop_.get());
+}
+void Loop::update_time() {
+    uv_update_time(loop_.get());
+}
 
 Result<void> Loop::close() {
     if (closed_) return {};
@@ -106,8 +118,12 @@ void Timer::start(std::uint64_t timeout_ms, std::uint64_t repeat_ms, std::functi
         timeout_ms, repeat_ms);
 }
 
-void Timer::stop() { uv_timer_stop(&block_->handle); }
-void Timer::unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&block_->handle)); }
+void Timer::stop() {
+    uv_timer_stop(&block_->handle);
+}
+void Timer::unref() {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&block_->handle));
+}
 
 // ---------------------------------------------------------------- Signal
 
@@ -141,7 +157,9 @@ Result<void> Signal::start(int signum, std::function<void(int)> cb) {
     return {};
 }
 
-void Signal::stop() { uv_signal_stop(&block_->handle); }
+void Signal::stop() {
+    uv_signal_stop(&block_->handle);
+}
 
 // ---------------------------------------------------------------- UdpSocket
 

@@ -30,8 +30,8 @@ public:
     Loop& operator=(const Loop&) = delete;
 
     uv_loop_s* get() { return loop_.get(); }
-    void run();        // until no active handles remain or stop() is called
-    bool run_once();   // one blocking iteration; false when nothing is left to do
+    void run();       // until no active handles remain or stop() is called
+    bool run_once();  // one blocking iteration; false when nothing is left to do
     void stop();
     std::uint64_t now_ms();  // the loop's cached monotonic time
     void update_time();

@@ -25,7 +25,9 @@ void guarded(const char* what, F&& f) noexcept {
     }
 }
 
-Error uv_error(const std::string& what, int rc) { return make_error(what + ": " + uv_strerror(rc), rc); }
+Error uv_error(const std::string& what, int rc) {
+    return make_error(what + ": " + uv_strerror(rc), rc);
+}
 
 constexpr std::size_t read_buffer_size = 64 * 1024;
 
@@ -97,7 +99,8 @@ struct TcpConnection::Block {
             auto cb = std::move(connect_cb);
             connect_cb = nullptr;
             if (cb) {
-                Result<void> r = close_reason ? Result<void>(*close_reason) : Result<void>(make_error("closed"));
+                Result<void> r =
+                    close_reason ? Result<void>(*close_reason) : Result<void>(make_error("closed"));
                 guarded("tcp connect", [&] { cb(r); });
             }
         }
@@ -225,8 +228,12 @@ Result<void> TcpConnection::start_read(DataCallback on_data) {
     return {};
 }
 
-void TcpConnection::set_on_eof(EofCallback cb) { block_->eof_cb = std::move(cb); }
-void TcpConnection::set_on_close(CloseCallback cb) { block_->close_cb = std::move(cb); }
+void TcpConnection::set_on_eof(EofCallback cb) {
+    block_->eof_cb = std::move(cb);
+}
+void TcpConnection::set_on_close(CloseCallback cb) {
+    block_->close_cb = std::move(cb);
+}
 
 Result<void> TcpConnection::write(ByteView data) {
     Block* b = block_;
@@ -236,7 +243,8 @@ Result<void> TcpConnection::write(ByteView data) {
     auto* req = new WriteReq{};
     req->req.data = req;
     req->data.assign(data.begin(), data.end());
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(req->data.data()), static_cast<unsigned>(req->data.size()));
+    uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(req->data.data()), static_cast<unsigned>(req->data.size()));
     int rc = uv_write(&req->req, b->stream(), &buf, 1, [](uv_write_t* r, int status) {
         auto* w = static_cast<WriteReq*>(r->data);
         auto* b = static_cast<Block*>(r->handle->data);
@@ -251,7 +259,9 @@ Result<void> TcpConnection::write(ByteView data) {
     return {};
 }
 
-void TcpConnection::shutdown(std::uint64_t linger_ms) { shutdown_block(block_, linger_ms); }
+void TcpConnection::shutdown(std::uint64_t linger_ms) {
+    shutdown_block(block_, linger_ms);
+}
 
 void TcpConnection::shutdown_block(Block* b, std::uint64_t linger_ms) {
     if (b->closing || b->shutting_down) return;
@@ -282,7 +292,9 @@ void TcpConnection::shutdown_block(Block* b, std::uint64_t linger_ms) {
         linger_ms, 0);
 }
 
-void TcpConnection::close() { block_->close_handles(std::nullopt); }
+void TcpConnection::close() {
+    block_->close_handles(std::nullopt);
+}
 
 Result<void> TcpConnection::set_nodelay(bool enable) {
     if (block_->closing) return make_error("nodelay: connection closed");
@@ -291,9 +303,13 @@ Result<void> TcpConnection::set_nodelay(bool enable) {
     return {};
 }
 
-bool TcpConnection::is_open() const { return !block_->closing; }
+bool TcpConnection::is_open() const {
+    return !block_->closing;
+}
 
-std::size_t TcpConnection::write_queue_bytes() const { return block_->tcp.write_queue_size; }
+std::size_t TcpConnection::write_queue_bytes() const {
+    return block_->tcp.write_queue_size;
+}
 
 Result<SocketAddress> TcpConnection::peer_address() const {
     if (block_->closing) return make_error("getpeername: connection closed");
@@ -344,21 +360,22 @@ Result<void> TcpListener::bind(const SocketAddress& addr) {
 
 Result<void> TcpListener::listen(int backlog, AcceptCallback cb) {
     block_->cb = std::move(cb);
-    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block_->tcp), backlog, [](uv_stream_t* server, int status) {
-        auto* b = static_cast<Block*>(server->data);
-        if (status != 0) {
-            spdlog::warn("tcp accept: {}", uv_strerror(status));
-            return;
-        }
-        auto conn = std::make_unique<TcpConnection>(*b->loop);
-        int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->block_->tcp));
-        if (rc != 0) {
-            spdlog::warn("tcp accept: {}", uv_strerror(rc));
-            return;  // conn's destructor closes the unused handle
-        }
-        auto accept_cb = b->cb;
-        if (accept_cb) guarded("tcp accept", [&] { accept_cb(std::move(conn)); });
-    });
+    int rc =
+        uv_listen(reinterpret_cast<uv_stream_t*>(&block_->tcp), backlog, [](uv_stream_t* server, int status) {
+            auto* b = static_cast<Block*>(server->data);
+            if (status != 0) {
+                spdlog::warn("tcp accept: {}", uv_strerror(status));
+                return;
+            }
+            auto conn = std::make_unique<TcpConnection>(*b->loop);
+            int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->block_->tcp));
+            if (rc != 0) {
+                spdlog::warn("tcp accept: {}", uv_strerror(rc));
+                return;  // conn's destructor closes the unused handle
+            }
+            auto accept_cb = b->cb;
+            if (accept_cb) guarded("tcp accept", [&] { accept_cb(std::move(conn)); });
+        });
     if (rc != 0) return uv_error("listen", rc);
     return {};
 }

@@ -20,9 +20,10 @@ namespace pkdns::uv {
 //
 // Lifecycle: reading starts with start_read(). The peer's FIN calls on_eof when set (the owner
 // then typically writes what it still owes and calls shutdown()); without on_eof the connection
-// is shut down (queued writes still go out, then it closes). on_close runs exactly once when the handle has closed for any reason (close(),
-// shutdown() finished, EOF without on_eof, a read/write error, a failed connect): its argument
-// is ok for an orderly end and the error otherwise. Nothing runs after the owner is destroyed.
+// is shut down (queued writes still go out, then it closes). on_close runs exactly once when the handle has
+// closed for any reason (close(), shutdown() finished, EOF without on_eof, a read/write error, a failed
+// connect): its argument is ok for an orderly end and the error otherwise. Nothing runs after the owner is
+// destroyed.
 class TcpConnection {
 public:
     using ConnectCallback = std::function<void(Result<void>)>;
@@ -53,7 +54,7 @@ public:
     void close();
     Result<void> set_nodelay(bool enable);
 
-    bool is_open() const;                // not closing or closed
+    bool is_open() const;                   // not closing or closed
     std::size_t write_queue_bytes() const;  // bytes accepted by write() not yet handed to the kernel
     Result<SocketAddress> peer_address() const;
     Result<SocketAddress> local_address() const;

@@ -19,7 +19,8 @@ std::vector<SocketAddress> default_dns_listen() {
 
 std::vector<Cidr> default_dns_allow() {
     std::vector<Cidr> out;
-    for (auto text : {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
+    for (auto text :
+         {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
         out.push_back(Cidr::parse(text).value());
     }
     return out;
@@ -36,7 +37,9 @@ std::vector<HostPort> default_bootstrap() {
             {"relay.pkarr.org", 6881}};
 }
 
-std::vector<std::string> default_relay_urls() { return {"https://pkarr.pubky.app", "https://pkarr.pubky.org"}; }
+std::vector<std::string> default_relay_urls() {
+    return {"https://pkarr.pubky.app", "https://pkarr.pubky.org"};
+}
 
 namespace {
 
@@ -51,7 +54,8 @@ constexpr std::uintmax_t kMaxFileBytes = 1 << 20;
 
 Result<SocketAddress> parse_server(std::string_view text) {
     auto addr = SocketAddress::parse(text);
-    if (addr && addr->port == 0) return make_error("'" + std::string(text) + "': port 0 is not a server port");
+    if (addr && addr->port == 0)
+        return make_error("'" + std::string(text) + "': port 0 is not a server port");
     return addr;
 }
 
@@ -81,7 +85,8 @@ Result<std::string> parse_relay_url(std::string_view text) {
         return make_error("'" + std::string(text) + "': expected an http:// or https:// URL");
     }
     auto rest = text.substr(scheme_end + 3);
-    if (rest.empty() || rest.front() == '/') return make_error("'" + std::string(text) + "': URL has no host");
+    if (rest.empty() || rest.front() == '/')
+        return make_error("'" + std::string(text) + "': URL has no host");
     for (char c : text) {
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
             return make_error("'" + std::string(text) + "': URL contains spaces or control characters");
@@ -96,7 +101,9 @@ Result<std::string> parse_top_level_domain(std::string_view text) {
     for (char c : text) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
         bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-        if (!ok) return make_error("'" + std::string(text) + "': must be one DNS label (letters, digits, '-'), or \"\"");
+        if (!ok)
+            return make_error("'" + std::string(text) +
+                              "': must be one DNS label (letters, digits, '-'), or \"\"");
         out.push_back(c);
     }
     if (!out.empty() && (out.front() == '-' || out.back() == '-')) {
@@ -106,18 +113,28 @@ Result<std::string> parse_top_level_domain(std::string_view text) {
 }
 
 Result<std::string> parse_log_level(std::string_view text) {
-    static const std::set<std::string_view> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    static const std::set<std::string_view> levels = {"trace", "debug",    "info", "warn",
+                                                      "error", "critical", "off"};
     if (!levels.count(text)) {
-        return make_error("'" + std::string(text) + "': expected one of trace, debug, info, warn, error, critical, off");
+        return make_error("'" + std::string(text) +
+                          "': expected one of trace, debug, info, warn, error, critical, off");
     }
     return std::string(text);
 }
 
 // The text a list entry is compared by for duplicates ("127.0.0.1:053" equals "127.0.0.1:53").
-std::string canonical(const SocketAddress& a) { return a.to_string(); }
-std::string canonical(const Cidr& c) { return c.to_string(); }
-std::string canonical(const HostPort& h) { return h.to_string(); }
-std::string canonical(const std::string& s) { return s; }
+std::string canonical(const SocketAddress& a) {
+    return a.to_string();
+}
+std::string canonical(const Cidr& c) {
+    return c.to_string();
+}
+std::string canonical(const HostPort& h) {
+    return h.to_string();
+}
+std::string canonical(const std::string& s) {
+    return s;
+}
 
 std::string resolve_path(const std::string& path, std::string_view base_dir) {
     if (path.empty() || path == ":memory:" || base_dir.empty()) return path;
@@ -156,23 +173,34 @@ std::vector<std::pair<const toml::key*, const toml::node*>> in_document_order(co
 
 std::string_view type_name(const toml::node& n) {
     switch (n.type()) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        default: return "nothing";
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a float";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
+        default:
+            return "nothing";
     }
 }
 
 // Keys of the Rust pkdns that have no equivalent here: rejected with a hint instead of a bare
 // "unknown key".
 std::string_view unsupported_hint(std::string_view full_key) {
-    if (full_key == "dht.dht_cache_mb") return " (Rust pkdns key; the packet cache is sized by [cache] max_packets)";
+    if (full_key == "dht.dht_cache_mb")
+        return " (Rust pkdns key; the packet cache is sized by [cache] max_packets)";
     return "";
 }
 
@@ -198,8 +226,8 @@ private:
     };
 
     Error at(std::uint32_t line, const std::string& key, std::string_view reason) const {
-        return make_error(source_ + ": line " + std::to_string(line) + ": key '" + printable(key) + "': " +
-                          printable(reason, 500));
+        return make_error(source_ + ": line " + std::to_string(line) + ": key '" + printable(key) +
+                          "': " + printable(reason, 500));
     }
     Error at(const toml::node& n, const std::string& key, std::string_view reason) const {
         return at(n.source().begin.line, key, reason);
@@ -213,7 +241,8 @@ private:
     Result<void> cross_checks() const;
 
     // Typed getters: errors name the key and the value's line.
-    Result<std::int64_t> integer(const toml::node& n, const std::string& key, std::int64_t lo, std::int64_t hi) const;
+    Result<std::int64_t> integer(const toml::node& n, const std::string& key, std::int64_t lo,
+                                 std::int64_t hi) const;
     Result<bool> boolean(const toml::node& n, const std::string& key) const;
     Result<std::string> string(const toml::node& n, const std::string& key) const;
     // A list of strings, each turned into T by parse_item. A single string is taken as a
@@ -257,9 +286,10 @@ private:
         };
     }
     template <class T, class Parse>
-    Handler set_list(std::vector<T>& field, Parse parse_item, bool allow_empty, std::string_view empty_reason) {
+    Handler set_list(std::vector<T>& field, Parse parse_item, bool allow_empty,
+                     std::string_view empty_reason) {
         return [this, &field, parse_item, allow_empty, empty_reason](const toml::node& n,
-                                                                    const std::string& key) -> Result<void> {
+                                                                     const std::string& key) -> Result<void> {
             auto v = list<T>(n, key, parse_item);
             if (!v) return v.error();
             if (v->empty() && !allow_empty) return at(n, key, empty_reason);
@@ -280,7 +310,9 @@ Result<std::int64_t> FileParser::integer(const toml::node& n, const std::string&
     if (!v) return at(n, key, "expected an integer, got " + std::string(type_name(n)));
     std::int64_t x = v->get();
     if (x < lo || x > hi) {
-        return at(n, key, std::to_string(x) + " is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+        return at(
+            n, key,
+            std::to_string(x) + " is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
     }
     return x;
 }
@@ -320,21 +352,24 @@ Result<std::vector<T>> FileParser::list(const toml::node& n, const std::string& 
         if (!text) return text.error();
         Result<T> value = parse_item(*text);
         if (!value) return at(*item, key, value.error().message);
-        if (!seen.insert(canonical(*value)).second) return at(*item, key, "'" + printable(*text) + "' is listed twice");
+        if (!seen.insert(canonical(*value)).second)
+            return at(*item, key, "'" + printable(*text) + "' is listed twice");
         out.push_back(std::move(*value));
     }
     return out;
 }
 
-Result<void> FileParser::section(const toml::node& node, const std::string& name, const std::vector<KeySpec>& specs,
-                                 bool track_conflicts) {
+Result<void> FileParser::section(const toml::node& node, const std::string& name,
+                                 const std::vector<KeySpec>& specs, bool track_conflicts) {
     const auto* table = node.as_table();
-    if (!table) return at(node, name, "expected a table ([" + name + "]), got " + std::string(type_name(node)));
+    if (!table)
+        return at(node, name, "expected a table ([" + name + "]), got " + std::string(type_name(node)));
     for (auto [key_ptr, value_ptr] : in_document_order(*table)) {
         const toml::key& k = *key_ptr;
         const toml::node& v = *value_ptr;
         std::string key = name + "." + std::string(k.str());
-        auto spec = std::find_if(specs.begin(), specs.end(), [&](const KeySpec& s) { return s.name == k.str(); });
+        auto spec =
+            std::find_if(specs.begin(), specs.end(), [&](const KeySpec& s) { return s.name == k.str(); });
         if (spec == specs.end()) {
             return at(k.source().begin.line, key, "unknown key" + std::string(unsupported_hint(key)));
         }
@@ -358,7 +393,8 @@ Result<void> FileParser::section(const toml::node& node, const std::string& name
 Result<void> FileParser::publish_entries(const toml::node& node) {
     const auto* arr = node.as_array();
     if (!arr || !arr->is_array_of_tables()) {
-        return at(node, "publish", "expected [[publish]] entries (an array of tables), got " + std::string(type_name(node)));
+        return at(node, "publish",
+                  "expected [[publish]] entries (an array of tables), got " + std::string(type_name(node)));
     }
     if (arr->size() > kMaxPublishEntries) {
         return at(node, "publish", "more than " + std::to_string(kMaxPublishEntries) + " entries");
@@ -418,8 +454,10 @@ Result<void> FileParser::cross_checks() const {
 
 Result<Config> FileParser::parse(const toml::table& root) {
     Config& c = config_;
-    auto listen_list = set_list<SocketAddress>(c.dns.listen, SocketAddress::parse, false, "needs at least one address");
-    auto server_list = set_list<SocketAddress>(c.upstream.servers, parse_server, false, "needs at least one server");
+    auto listen_list =
+        set_list<SocketAddress>(c.dns.listen, SocketAddress::parse, false, "needs at least one address");
+    auto server_list =
+        set_list<SocketAddress>(c.upstream.servers, parse_server, false, "needs at least one server");
     auto http_listen = [this](const toml::node& n, const std::string& key) -> Result<void> {
         auto s = string(n, key);
         if (!s) return s.error();
@@ -460,7 +498,8 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"min_ttl", "dns.min_ttl", set_u32(c.dns.min_ttl, 0, kMaxTtl)},
              {"max_ttl", "dns.max_ttl", set_u32(c.dns.max_ttl, 0, kMaxTtl)},
              {"query_rate_limit", "dns.query_rate_limit", set_u32(c.dns.query_rate_limit, 0, kMaxRate)},
-             {"query_rate_limit_burst", "dns.query_rate_limit_burst", set_u32(c.dns.query_rate_limit_burst, 0, kMaxRate)},
+             {"query_rate_limit_burst", "dns.query_rate_limit_burst",
+              set_u32(c.dns.query_rate_limit_burst, 0, kMaxRate)},
              {"disable_any_queries", "dns.disable_any_queries", set_bool(c.dns.disable_any_queries)},
              {"max_recursion_depth", "dns.max_recursion_depth", set_u32(c.dns.max_recursion_depth, 0, 255)},
              {"top_level_domain", "dns.top_level_domain", tld},
@@ -486,7 +525,8 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"server", "dht.server", set_bool(c.dht.server)},
              {"bootstrap", "dht.bootstrap", set_list<HostPort>(c.dht.bootstrap, parse_bootstrap, true, "")},
              {"query_rate_limit", "dht.query_rate_limit", set_u32(c.dht.query_rate_limit, 0, kMaxRate)},
-             {"query_rate_limit_burst", "dht.query_rate_limit_burst", set_u32(c.dht.query_rate_limit_burst, 0, kMaxRate)},
+             {"query_rate_limit_burst", "dht.query_rate_limit_burst",
+              set_u32(c.dht.query_rate_limit_burst, 0, kMaxRate)},
              {"dht_query_rate_limit", "dht.query_rate_limit", set_u32(c.dht.query_rate_limit, 0, kMaxRate)},
              {"dht_query_rate_limit_burst", "dht.query_rate_limit_burst",
               set_u32(c.dht.query_rate_limit_burst, 0, kMaxRate)},
@@ -527,7 +567,8 @@ Result<Config> FileParser::parse(const toml::table& root) {
         auto it = sections.find(name);
         if (it == sections.end()) {
             bool is_table = v.is_table();
-            return at(k.source().begin.line, name, is_table ? "unknown section" : "unknown key (outside any section)");
+            return at(k.source().begin.line, name,
+                      is_table ? "unknown section" : "unknown key (outside any section)");
         }
         if (auto r = section(v, name, it->second); !r) return r.error();
     }
@@ -537,15 +578,16 @@ Result<Config> FileParser::parse(const toml::table& root) {
 
 }  // namespace
 
-Result<Config> parse_config(std::string_view toml_text, std::string_view source_name, std::string_view base_dir) {
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name,
+                            std::string_view base_dir) {
     std::string source = source_name.empty() ? "<config>" : std::string(source_name);
     toml::table root;
     try {
         root = toml::parse(toml_text, std::string_view(source));
     } catch (const toml::parse_error& e) {
         const auto& begin = e.source().begin;
-        return make_error(source + ": line " + std::to_string(begin.line) + ", column " + std::to_string(begin.column) +
-                          ": " + printable(e.description(), 500));
+        return make_error(source + ": line " + std::to_string(begin.line) + ", column " +
+                          std::to_string(begin.column) + ": " + printable(e.description(), 500));
     }
     FileParser parser(source, base_dir);
     return parser.parse(root);
@@ -580,7 +622,8 @@ std::string to_toml(const Config& config) {
     auto same = [](const std::string& s) { return s; };
     auto section = [](std::ostringstream& os, std::string_view header, const toml::table& t) {
         os << header << "\n"
-           << toml::toml_formatter{t, toml::format_flags::allow_unicode_strings | toml::format_flags::indent_array_elements}
+           << toml::toml_formatter{t, toml::format_flags::allow_unicode_strings |
+                                          toml::format_flags::indent_array_elements}
            << "\n\n";
     };
     auto i64 = [](auto v) { return static_cast<std::int64_t>(v); };
@@ -601,12 +644,13 @@ std::string to_toml(const Config& config) {
             toml::table{{"servers", strings(config.upstream.servers, addr_text)},
                         {"timeout_ms", i64(config.upstream.timeout_ms)}});
     const auto& h = config.dht;
-    section(os, "[dht]",
-            toml::table{{"port", i64(h.port)},
-                        {"server", h.server},
-                        {"bootstrap", strings(h.bootstrap, [](const HostPort& hp) { return hp.to_string(); })},
-                        {"query_rate_limit", i64(h.query_rate_limit)},
-                        {"query_rate_limit_burst", i64(h.query_rate_limit_burst)}});
+    section(
+        os, "[dht]",
+        toml::table{{"port", i64(h.port)},
+                    {"server", h.server},
+                    {"bootstrap", strings(h.bootstrap, [](const HostPort& hp) { return hp.to_string(); })},
+                    {"query_rate_limit", i64(h.query_rate_limit)},
+                    {"query_rate_limit_burst", i64(h.query_rate_limit_burst)}});
     section(os, "[relay]",
             toml::table{{"urls", strings(config.relay.urls, same)},
                         {"enabled", config.relay.enabled},
@@ -621,8 +665,9 @@ std::string to_toml(const Config& config) {
                         {"tls_key", config.http.tls_key}});
     section(os, "[log]", toml::table{{"level", config.log.level}});
     for (const auto& p : config.publish) {
-        section(os, "[[publish]]",
-                toml::table{{"key", p.key}, {"zone", p.zone}, {"republish_interval", i64(p.republish_interval)}});
+        section(
+            os, "[[publish]]",
+            toml::table{{"key", p.key}, {"zone", p.zone}, {"republish_interval", i64(p.republish_interval)}});
     }
     std::string out = os.str();
     while (out.size() >= 2 && out.ends_with("\n\n")) out.pop_back();
@@ -642,7 +687,8 @@ Result<void> apply_overrides(Config& config, const Overrides& o) {
         for (const auto& t : texts) {
             auto v = parse_item(t);
             if (!v) return flag_error(flag, v.error());
-            if (!seen.insert(canonical(*v)).second) return make_error(std::string(flag) + ": '" + t + "' is given twice");
+            if (!seen.insert(canonical(*v)).second)
+                return make_error(std::string(flag) + ": '" + t + "' is given twice");
             out.push_back(std::move(*v));
         }
         field = std::move(out);

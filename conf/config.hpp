@@ -16,12 +16,12 @@
 namespace pkdns::conf {
 
 // The built-in lists (defined in config.cpp).
-std::vector<SocketAddress> default_dns_listen();   // 127.0.0.1:53, [::1]:53
-std::vector<Cidr> default_dns_allow();             // loopback and private ranges, see DnsConfig
-std::vector<SocketAddress> default_upstreams();    // 1.1.1.1:53, 8.8.8.8:53
-std::vector<HostPort> default_bootstrap();         // router.bittorrent.com:6881, dht.transmissionbt.com:6881,
-                                                   // dht.libtorrent.org:25401, relay.pkarr.org:6881
-std::vector<std::string> default_relay_urls();     // https://pkarr.pubky.app, https://pkarr.pubky.org
+std::vector<SocketAddress> default_dns_listen();  // 127.0.0.1:53, [::1]:53
+std::vector<Cidr> default_dns_allow();            // loopback and private ranges, see DnsConfig
+std::vector<SocketAddress> default_upstreams();   // 1.1.1.1:53, 8.8.8.8:53
+std::vector<HostPort> default_bootstrap();        // router.bittorrent.com:6881, dht.transmissionbt.com:6881,
+                                                  // dht.libtorrent.org:25401, relay.pkarr.org:6881
+std::vector<std::string> default_relay_urls();    // https://pkarr.pubky.app, https://pkarr.pubky.org
 
 // [dns] (Rust pkdns: [general] socket = listen; [dht] top_level_domain).
 struct DnsConfig {
@@ -53,7 +53,7 @@ struct DhtConfig {
     std::uint16_t port = 0;  // UDP port of our DHT node, 0 = ephemeral
     bool server = false;     // answer other nodes' queries (BEP 43 read-only mode when false)
     std::vector<HostPort> bootstrap = default_bootstrap();  // may be empty (isolated node)
-    std::uint32_t query_rate_limit = 5;                     // DHT lookups/s per client on a cache miss; 0 = off
+    std::uint32_t query_rate_limit = 5;  // DHT lookups/s per client on a cache miss; 0 = off
     std::uint32_t query_rate_limit_burst = 25;
 
     bool operator==(const DhtConfig&) const = default;

@@ -15,7 +15,9 @@ constexpr std::array<std::string_view, 7> long_days = {"Sunday",   "Monday", "Tu
 constexpr std::array<std::string_view, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-std::string two_digits(unsigned v) { return {static_cast<char>('0' + v / 10 % 10), static_cast<char>('0' + v % 10)}; }
+std::string two_digits(unsigned v) {
+    return {static_cast<char>('0' + v / 10 % 10), static_cast<char>('0' + v % 10)};
+}
 
 // Fixed-width decimal field; -1 if any character is not a digit.
 int digits(std::string_view s) {
@@ -48,13 +50,17 @@ bool parse_time(std::string_view s, Fields& f) {
 }
 
 Result<std::uint64_t> to_seconds(const Fields& f) {
-    if (f.year < 1970 || f.year > 9999 || f.hour > 23 || f.minute > 59 || f.second > 59 || f.month < 0 || f.day < 1)
+    if (f.year < 1970 || f.year > 9999 || f.hour > 23 || f.minute > 59 || f.second > 59 || f.month < 0 ||
+        f.day < 1)
         return make_error("HTTP date out of range");
-    const year_month_day ymd{year{f.year}, month{static_cast<unsigned>(f.month + 1)}, day{static_cast<unsigned>(f.day)}};
+    const year_month_day ymd{year{f.year}, month{static_cast<unsigned>(f.month + 1)},
+                             day{static_cast<unsigned>(f.day)}};
     if (!ymd.ok()) return make_error("HTTP date names a day that does not exist");
     const sys_days days{ymd};
-    if (static_cast<int>(weekday{days}.c_encoding()) != f.weekday) return make_error("HTTP date has the wrong weekday");
-    const auto secs = days.time_since_epoch().count() * 86400LL + f.hour * 3600LL + f.minute * 60LL + f.second;
+    if (static_cast<int>(weekday{days}.c_encoding()) != f.weekday)
+        return make_error("HTTP date has the wrong weekday");
+    const auto secs =
+        days.time_since_epoch().count() * 86400LL + f.hour * 3600LL + f.minute * 60LL + f.second;
     return static_cast<std::uint64_t>(secs);
 }
 

@@ -27,11 +27,17 @@ void ensure_sodium() {
     (void)rc;  // < 0 only when /dev/urandom is unusable; randombytes then aborts loudly
 }
 
-Error key_error(std::string message, KeyError code) { return make_error(std::move(message), static_cast<int>(code)); }
+Error key_error(std::string message, KeyError code) {
+    return make_error(std::move(message), static_cast<int>(code));
+}
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 }  // namespace
 
@@ -45,7 +51,8 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 // The vector `key-invalid-point` (c1bkg8...) does not decompress at all, so both rules reject it.
 Result<PublicKey> PublicKey::from_bytes(ByteView bytes) {
     if (bytes.size() != 32)
-        return key_error("public key must be 32 bytes, got " + std::to_string(bytes.size()), KeyError::bad_length);
+        return key_error("public key must be 32 bytes, got " + std::to_string(bytes.size()),
+                         KeyError::bad_length);
     ensure_sodium();
     if (crypto_core_ed25519_is_valid_point(bytes.data()) != 1)
         return key_error("not a valid Ed25519 public key (point)", KeyError::invalid_point);
@@ -56,7 +63,8 @@ Result<PublicKey> PublicKey::from_bytes(ByteView bytes) {
 
 Result<PublicKey> PublicKey::from_z32(std::string_view z32) {
     if (z32.size() != z32_key_length)
-        return key_error("a z-base-32 key has 52 characters, got " + std::to_string(z32.size()), KeyError::not_a_key);
+        return key_error("a z-base-32 key has 52 characters, got " + std::to_string(z32.size()),
+                         KeyError::not_a_key);
     auto decoded = zbase32_decode(z32);
     if (!decoded) return key_error(decoded.error().message, KeyError::not_a_key);
     if (!zbase32_is_canonical(z32))
@@ -93,20 +101,26 @@ Result<PublicKey> PublicKey::parse(std::string_view text) {
         if (auto i = s.rfind('.'); i != std::string_view::npos) s = s.substr(i + 1);  // the TLD
     }
     auto decoded = zbase32_decode(s);
-    if (!decoded) return key_error("invalid public key encoding: " + decoded.error().message, KeyError::not_a_key);
+    if (!decoded)
+        return key_error("invalid public key encoding: " + decoded.error().message, KeyError::not_a_key);
     if (decoded->size() != 32)
-        return key_error("invalid public key length: " + std::to_string(decoded->size()) + " bytes", KeyError::not_a_key);
+        return key_error("invalid public key length: " + std::to_string(decoded->size()) + " bytes",
+                         KeyError::not_a_key);
     return from_bytes(decoded.value());
 }
 
-std::string PublicKey::to_z32() const { return zbase32_encode(view()); }
+std::string PublicKey::to_z32() const {
+    return zbase32_encode(view());
+}
 
-std::array<std::uint8_t, 20> PublicKey::dht_target() const { return sha1(view()); }
+std::array<std::uint8_t, 20> PublicKey::dht_target() const {
+    return sha1(view());
+}
 
 Bytes PublicKey::spki_der() const {
     // SEQUENCE { SEQUENCE { OID 1.3.101.112 (Ed25519) } BIT STRING (0 unused bits) key }
-    static constexpr std::uint8_t prefix[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
-                                              0x70, 0x03, 0x21, 0x00};
+    static constexpr std::uint8_t prefix[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+                                              0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
     // Sized up front: GCC 12 reports a false -Warray-bounds for insert() into a growing vector.
     Bytes out(sizeof(prefix) + bytes_.size());
     std::memcpy(out.data(), prefix, sizeof(prefix));

@@ -14,10 +14,10 @@
 namespace pkdns::pkarr {
 
 enum class KeyError : int {
-    not_a_key = 1,        // wrong characters / wrong length: not a z-base-32 key at all
-    not_canonical = 2,    // decodes to 32 bytes but the padding bits are not zero
-    invalid_point = 3,    // 32 bytes that are not an Ed25519 point
-    bad_length = 4,       // raw bytes of the wrong length
+    not_a_key = 1,      // wrong characters / wrong length: not a z-base-32 key at all
+    not_canonical = 2,  // decodes to 32 bytes but the padding bits are not zero
+    invalid_point = 3,  // 32 bytes that are not an Ed25519 point
+    bad_length = 4,     // raw bytes of the wrong length
 };
 
 class PublicKey {

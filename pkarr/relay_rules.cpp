@@ -19,9 +19,12 @@ Result<ResolvePolicy> parse_resolve_policy(std::string_view text) {
 
 std::string_view to_string(ResolvePolicy policy) {
     switch (policy) {
-        case ResolvePolicy::cache_only: return "CacheOnly";
-        case ResolvePolicy::cache_first: return "CacheFirst";
-        case ResolvePolicy::network_only: return "NetworkOnly";
+        case ResolvePolicy::cache_only:
+            return "CacheOnly";
+        case ResolvePolicy::cache_first:
+            return "CacheFirst";
+        case ResolvePolicy::network_only:
+            return "NetworkOnly";
     }
     return "CacheFirst";
 }
@@ -37,7 +40,8 @@ std::int64_t dht_seq_lower_bound(Micros cached_timestamp) {
 }
 
 bool not_modified(Micros packet_timestamp, std::uint64_t if_modified_since_seconds) {
-    if (if_modified_since_seconds > std::numeric_limits<std::uint64_t>::max() / micros_per_second) return true;
+    if (if_modified_since_seconds > std::numeric_limits<std::uint64_t>::max() / micros_per_second)
+        return true;
     return packet_timestamp <= if_modified_since_seconds * micros_per_second;
 }
 

@@ -17,8 +17,12 @@ Error packet_error(std::string message, PacketError code) {
     return make_error(std::move(message), static_cast<int>(code));
 }
 
-void append(Bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
-void append(Bytes& out, ByteView b) { out.insert(out.end(), b.begin(), b.end()); }
+void append(Bytes& out, std::string_view s) {
+    out.insert(out.end(), s.begin(), s.end());
+}
+void append(Bytes& out, ByteView b) {
+    out.insert(out.end(), b.begin(), b.end());
+}
 
 // The signable with the timestamp printed as the u64 it is on the wire (pkarr signs that).
 Bytes signable_u64(std::uint64_t seq, ByteView value) {
@@ -29,16 +33,20 @@ Bytes signable_u64(std::uint64_t seq, ByteView value) {
     return out;
 }
 
-Micros timestamp_of(ByteView bytes) { return get_u64(bytes.data() + key_bytes + signature_bytes); }
+Micros timestamp_of(ByteView bytes) {
+    return get_u64(bytes.data() + key_bytes + signature_bytes);
+}
 
 // After the length, key and signature checks: the DNS part parses and the timestamp is < 2^63.
 // Returns the answer records.
 Result<std::vector<dns::Record>> check_content(ByteView bytes) {
     auto packet = dns::parse_packet(bytes.subspan(header_bytes));
-    if (!packet) return packet_error("invalid DNS packet: " + packet.error().message, PacketError::invalid_dns);
+    if (!packet)
+        return packet_error("invalid DNS packet: " + packet.error().message, PacketError::invalid_dns);
     const Micros ts = timestamp_of(bytes);
     if (ts > max_timestamp)
-        return packet_error("timestamp " + std::to_string(ts) + " is >= 2^63", PacketError::invalid_timestamp);
+        return packet_error("timestamp " + std::to_string(ts) + " is >= 2^63",
+                            PacketError::invalid_timestamp);
     return std::move(packet->answers);
 }
 
@@ -94,8 +102,10 @@ Result<dns::Name> normalize_owner(std::string_view origin, const dns::Name& name
     auto out = labels;
     out.emplace_back(origin);
     auto result = dns::Name::from_labels(std::move(out));
-    if (!result) return make_error("record name " + name.to_string() + " is too long once the key is appended: " +
-                                   result.error().message, static_cast<int>(PacketError::invalid_dns));
+    if (!result)
+        return make_error("record name " + name.to_string() +
+                              " is too long once the key is appended: " + result.error().message,
+                          static_cast<int>(PacketError::invalid_dns));
     return result;
 }
 
@@ -128,7 +138,8 @@ Result<SignedPacket> SignedPacket::from_bytes(ByteView bytes, Micros last_seen) 
     return SignedPacket(*key, ts, last_seen, Bytes(bytes.begin(), bytes.end()), std::move(records.value()));
 }
 
-Result<SignedPacket> SignedPacket::from_relay_payload(const PublicKey& key, ByteView payload, Micros last_seen) {
+Result<SignedPacket> SignedPacket::from_relay_payload(const PublicKey& key, ByteView payload,
+                                                      Micros last_seen) {
     // Length first, so an oversized body is refused before it is copied.
     if (auto ok = check_length(payload.size() + key_bytes); !ok) return ok.error();
     Bytes bytes(key.bytes().begin(), key.bytes().end());
@@ -155,7 +166,8 @@ Result<SignedPacket> SignedPacket::from_parts(const PublicKey& key, std::int64_t
 Result<SignedPacket> SignedPacket::sign(const Keypair& keypair, const std::vector<dns::Record>& records,
                                         Micros timestamp, std::size_t max_dns) {
     if (timestamp > max_timestamp)
-        return packet_error("timestamp " + std::to_string(timestamp) + " is >= 2^63", PacketError::invalid_timestamp);
+        return packet_error("timestamp " + std::to_string(timestamp) + " is >= 2^63",
+                            PacketError::invalid_timestamp);
     const std::string origin = keypair.public_key().to_z32();
     dns::Packet packet;
     packet.id = 0;
@@ -182,7 +194,8 @@ Result<SignedPacket> SignedPacket::sign(const Keypair& keypair, const std::vecto
     // Records come back from the wire, so they are exactly what from_bytes() would give.
     auto parsed = check_content(bytes);
     if (!parsed) return parsed.error();
-    return SignedPacket(keypair.public_key(), timestamp, now_micros(), std::move(bytes), std::move(parsed.value()));
+    return SignedPacket(keypair.public_key(), timestamp, now_micros(), std::move(bytes),
+                        std::move(parsed.value()));
 }
 
 Result<SignedPacket> SignedPacket::from_trusted_bytes(ByteView bytes, Micros last_seen) {
@@ -195,7 +208,9 @@ Result<SignedPacket> SignedPacket::from_trusted_bytes(ByteView bytes, Micros las
                         std::move(records.value()));
 }
 
-Bytes SignedPacket::relay_payload() const { return Bytes(bytes_.begin() + key_bytes, bytes_.end()); }
+Bytes SignedPacket::relay_payload() const {
+    return Bytes(bytes_.begin() + key_bytes, bytes_.end());
+}
 
 bool is_more_recent(std::uint64_t seq, ByteView value, std::uint64_t other_seq, ByteView other_value) {
     if (seq != other_seq) return seq > other_seq;
@@ -209,7 +224,8 @@ bool SignedPacket::more_recent_than(const SignedPacket& other) const {
 std::uint32_t SignedPacket::elapsed_seconds(Micros now) const {
     if (now <= last_seen_) return 0;
     const std::uint64_t seconds = (now - last_seen_) / 1'000'000;
-    return static_cast<std::uint32_t>(std::min<std::uint64_t>(seconds, std::numeric_limits<std::uint32_t>::max()));
+    return static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(seconds, std::numeric_limits<std::uint32_t>::max()));
 }
 
 std::uint32_t SignedPacket::ttl(std::uint32_t min_ttl, std::uint32_t max_ttl) const {
@@ -236,7 +252,8 @@ std::vector<dns::Record> SignedPacket::resource_records(std::string_view name) c
         bool match;
         if (wildcard) {
             match = owner.size() >= suffix.size() && std::string_view(owner).ends_with(suffix) &&
-                    std::string_view(owner).substr(0, owner.size() - suffix.size()).find('.') == std::string_view::npos;
+                    std::string_view(owner).substr(0, owner.size() - suffix.size()).find('.') ==
+                        std::string_view::npos;
         } else {
             match = owner == normalized;
         }

@@ -17,8 +17,8 @@
 
 namespace pkdns::pkarr {
 
-inline constexpr std::size_t max_dns_bytes = 1000;          // accepted on input
-inline constexpr std::size_t max_publish_dns_bytes = 996;   // libtorrent counts the bencoding
+inline constexpr std::size_t max_dns_bytes = 1000;         // accepted on input
+inline constexpr std::size_t max_publish_dns_bytes = 996;  // libtorrent counts the bencoding
 inline constexpr std::size_t max_signed_packet_bytes = 1104;
 inline constexpr std::size_t max_relay_payload_bytes = 1072;
 inline constexpr std::uint32_t default_min_ttl = 300;
@@ -85,8 +85,8 @@ public:
     Micros last_seen() const { return last_seen_; }
     void set_last_seen(Micros t) { last_seen_ = t; }
 
-    const Bytes& bytes() const { return bytes_; }           // canonical pk|sig|ts|dns
-    Bytes relay_payload() const;                            // sig|ts|dns
+    const Bytes& bytes() const { return bytes_; }  // canonical pk|sig|ts|dns
+    Bytes relay_payload() const;                   // sig|ts|dns
     ByteView signature() const { return ByteView(bytes_).subspan(32, 64); }
     ByteView dns_bytes() const { return ByteView(bytes_).subspan(104); }
     // Answer-section records with absolute names as they are in the packet (normally ending in
@@ -118,7 +118,10 @@ public:
 private:
     SignedPacket(const PublicKey& key, Micros timestamp, Micros last_seen, Bytes bytes,
                  std::vector<dns::Record> records)
-        : key_(key), timestamp_(timestamp), last_seen_(last_seen), bytes_(std::move(bytes)),
+        : key_(key),
+          timestamp_(timestamp),
+          last_seen_(last_seen),
+          bytes_(std::move(bytes)),
           records_(std::move(records)) {}
     PublicKey key_;
     Micros timestamp_ = 0;

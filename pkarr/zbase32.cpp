@@ -19,7 +19,9 @@ constexpr std::array<std::int8_t, 256> make_reverse() {
 }
 constexpr auto reverse = make_reverse();
 
-int symbol_value(char c) { return reverse[static_cast<unsigned char>(c)]; }
+int symbol_value(char c) {
+    return reverse[static_cast<unsigned char>(c)];
+}
 
 }  // namespace
 

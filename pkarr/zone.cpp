@@ -76,7 +76,8 @@ bool referral(const ZoneView& z, const dns::Name& cut, ZoneAnswer& out) {
         auto target = r->target();
         if (!target || !target->is_subdomain_of(z.apex())) continue;
         for (const auto* glue : z.at(*target))
-            if (glue->type == dns::type::A || glue->type == dns::type::AAAA) push_unique(out.additional, *glue);
+            if (glue->type == dns::type::A || glue->type == dns::type::AAAA)
+                push_unique(out.additional, *glue);
     }
     return true;
 }
@@ -119,7 +120,8 @@ std::optional<dns::Name> lookup(const ZoneView& z, const dns::Name& name, std::u
         out.answer.push_back(dname);
         auto target = dname.target();
         if (!target) return std::nullopt;
-        std::vector<std::string> labels(name.labels().begin(), name.labels().begin() + static_cast<std::ptrdiff_t>(i));
+        std::vector<std::string> labels(name.labels().begin(),
+                                        name.labels().begin() + static_cast<std::ptrdiff_t>(i));
         labels.insert(labels.end(), target->labels().begin(), target->labels().end());
         auto next = dns::Name::from_labels(std::move(labels));
         if (!next) {  // substitution made the name too long (RFC 6672 §2.2)

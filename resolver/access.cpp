@@ -16,11 +16,13 @@ IpAddress unmapped(const IpAddress& ip) {
 
 }  // namespace
 
-AllowList::AllowList(std::vector<Cidr> allow) : allow_(allow.empty() ? default_prefixes() : std::move(allow)) {}
+AllowList::AllowList(std::vector<Cidr> allow)
+    : allow_(allow.empty() ? default_prefixes() : std::move(allow)) {}
 
 std::vector<Cidr> AllowList::default_prefixes() {
     std::vector<Cidr> out;
-    for (auto text : {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
+    for (auto text :
+         {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
         out.push_back(Cidr::parse(text).value());
     }
     return out;
@@ -40,7 +42,9 @@ std::size_t RateLimiter::KeyHash::operator()(const Key& k) const noexcept {
 }
 
 RateLimiter::RateLimiter(std::uint32_t rate, std::uint32_t burst, std::size_t max_clients)
-    : rate_(rate), capacity_(std::uint64_t{burst > 0 ? burst : rate} * 1000), max_clients_(std::max<std::size_t>(max_clients, 1)) {}
+    : rate_(rate),
+      capacity_(std::uint64_t{burst > 0 ? burst : rate} * 1000),
+      max_clients_(std::max<std::size_t>(max_clients, 1)) {}
 
 RateLimiter::Key RateLimiter::key_of(const IpAddress& client) {
     const IpAddress ip = unmapped(client);
@@ -77,7 +81,8 @@ bool RateLimiter::allow(const IpAddress& client, std::uint64_t now_ms) {
     return true;
 }
 
-AccessControl::AccessControl(std::vector<Cidr> allow, std::uint32_t rate, std::uint32_t burst, std::size_t max_clients)
+AccessControl::AccessControl(std::vector<Cidr> allow, std::uint32_t rate, std::uint32_t burst,
+                             std::size_t max_clients)
     : allow_(std::move(allow)), limiter_(rate, burst, max_clients) {}
 
 Admission AccessControl::admit(const IpAddress& client, std::uint64_t now_ms) {

@@ -54,10 +54,10 @@ private:
     };
     static Key key_of(const IpAddress& client);
 
-    std::uint64_t rate_;          // tokens per second (= millitokens per ms)
-    std::uint64_t capacity_;      // in millitokens
+    std::uint64_t rate_;      // tokens per second (= millitokens per ms)
+    std::uint64_t capacity_;  // in millitokens
     std::size_t max_clients_;
-    std::list<Key> lru_;          // front = least recently seen
+    std::list<Key> lru_;  // front = least recently seen
     std::unordered_map<Key, Bucket, KeyHash> buckets_;
 };
 
@@ -66,7 +66,8 @@ enum class Admission : std::uint8_t { allowed, not_allowed, rate_limited };
 // Both checks in order; anything but `allowed` is answered REFUSED.
 class AccessControl {
 public:
-    AccessControl(std::vector<Cidr> allow, std::uint32_t rate, std::uint32_t burst, std::size_t max_clients = 65536);
+    AccessControl(std::vector<Cidr> allow, std::uint32_t rate, std::uint32_t burst,
+                  std::size_t max_clients = 65536);
     Admission admit(const IpAddress& client, std::uint64_t now_ms);
 
 private:

@@ -17,7 +17,9 @@ std::optional<std::uint32_t> soa_minimum(const Bytes& rdata) {
 }
 
 // Rough bytes held by one record: the struct, its owner name and rdata.
-std::size_t record_bytes(const dns::Record& r) { return sizeof(dns::Record) + r.name.wire_length() + r.rdata.size(); }
+std::size_t record_bytes(const dns::Record& r) {
+    return sizeof(dns::Record) + r.name.wire_length() + r.rdata.size();
+}
 
 }  // namespace
 
@@ -34,7 +36,9 @@ std::string AnswerCache::make_key(const dns::Question& question, bool dnssec_ok)
     return std::string(wire.begin(), wire.end());
 }
 
-std::uint32_t AnswerCache::clamp(std::uint32_t ttl) const { return std::clamp(ttl, config_.min_ttl, config_.max_ttl); }
+std::uint32_t AnswerCache::clamp(std::uint32_t ttl) const {
+    return std::clamp(ttl, config_.min_ttl, config_.max_ttl);
+}
 
 std::optional<std::uint32_t> AnswerCache::lifetime(const dns::Packet& reply) const {
     if ((reply.flags & dns::flag::TC) != 0 || reply.opcode() != 0) return std::nullopt;
@@ -74,9 +78,10 @@ std::optional<std::uint32_t> AnswerCache::insert(const dns::Question& question, 
     Entry entry;
     entry.key = make_key(question, dnssec_ok);
     entry.reply = reply;
-    entry.reply.additional.erase(std::remove_if(entry.reply.additional.begin(), entry.reply.additional.end(),
-                                                [](const dns::Record& r) { return r.type == dns::type::OPT; }),
-                                 entry.reply.additional.end());
+    entry.reply.additional.erase(
+        std::remove_if(entry.reply.additional.begin(), entry.reply.additional.end(),
+                       [](const dns::Record& r) { return r.type == dns::type::OPT; }),
+        entry.reply.additional.end());
     std::size_t bytes = sizeof(Entry) + 2 * entry.key.size() + 64;  // + map node and list node
     for (auto* section : {&entry.reply.answers, &entry.reply.authority, &entry.reply.additional}) {
         for (auto& r : *section) {

@@ -40,8 +40,8 @@ public:
 
     // Stores `reply` as the answer to `question` when it is cacheable (see above). Returns the
     // lifetime in seconds it was stored for, or nullopt when it was not stored.
-    std::optional<std::uint32_t> insert(const dns::Question& question, bool dnssec_ok, const dns::Packet& reply,
-                                        std::uint64_t now_ms);
+    std::optional<std::uint32_t> insert(const dns::Question& question, bool dnssec_ok,
+                                        const dns::Packet& reply, std::uint64_t now_ms);
     // The stored reply with TTLs counted down, or nullopt (expired entries are dropped).
     std::optional<dns::Packet> lookup(const dns::Question& question, bool dnssec_ok, std::uint64_t now_ms);
     // Drops every expired entry (for a sweep timer); returns how many.

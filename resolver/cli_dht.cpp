@@ -130,7 +130,8 @@ std::string rdata_text(const std::string& line) {
 int run_testnet(std::size_t count, std::uint16_t port_base, const std::vector<std::string>& bootstrap) {
     if (count == 0 || count > max_testnet_nodes)
         return fail("testnet", "--nodes must be 1.." + std::to_string(max_testnet_nodes), 2);
-    if (port_base != 0 && port_base + count - 1 > 65535) return fail("testnet", "--port-base too high for --nodes", 2);
+    if (port_base != 0 && port_base + count - 1 > 65535)
+        return fail("testnet", "--port-base too high for --nodes", 2);
     std::vector<HostPort> extra;
     for (const auto& b : bootstrap) {
         auto hp = HostPort::parse(b);
@@ -172,7 +173,8 @@ int run_testnet(std::size_t count, std::uint16_t port_base, const std::vector<st
             // Full mesh, like mainline's seeded Testnet.
             for (auto& a : nodes)
                 for (auto& b : nodes)
-                    if (a != b) a->add_node({b->id(), dht::Address::parse(b->local_address().to_string()).value()});
+                    if (a != b)
+                        a->add_node({b->id(), dht::Address::parse(b->local_address().to_string()).value()});
             nlohmann::json j;
             j["bootstrap"] = nlohmann::json::array();
             for (auto& n : nodes) j["bootstrap"].push_back(n->local_address().to_string());
@@ -250,8 +252,10 @@ int run_publish(const PublishArgs& a) {
         }
         published = packet.value();
         dht::publish(n, packet.value(), std::nullopt, [&](Result<dht::PutOutcome> r) {
-            if (r) stored = r->stored_at;
-            else error = r.error().message + bootstrap_hint(n);
+            if (r)
+                stored = r->stored_at;
+            else
+                error = r.error().message + bootstrap_hint(n);
             done = true;
         });
     };
@@ -272,7 +276,8 @@ int run_publish(const PublishArgs& a) {
     }
     bool clean = run_until_done(loop, n, done, timed_out);
     node.value().reset();
-    if (timed_out) return fail("publish", "timed out after " + std::to_string(command_deadline_ms / 1000) + " s");
+    if (timed_out)
+        return fail("publish", "timed out after " + std::to_string(command_deadline_ms / 1000) + " s");
     if (!error.empty()) return fail("publish", error);
     if (!published) return fail("publish", "nothing was published");
     std::printf("key: %s\ntimestamp: %llu\nstored: %zu\n", key.to_z32().c_str(),
@@ -307,7 +312,9 @@ int run_resolve(const ResolveArgs& a) {
     auto key = pkarr::PublicKey::from_z32(last);
     if (!key) {
         auto parsed = pkarr::PublicKey::parse(a.name);
-        if (!parsed) return fail("resolve", "'" + a.name + "' does not end in a PKARR public key: " + key.error().message, 2);
+        if (!parsed)
+            return fail("resolve",
+                        "'" + a.name + "' does not end in a PKARR public key: " + key.error().message, 2);
         key = parsed;
         name = parsed->to_z32();
     }
@@ -326,14 +333,17 @@ int run_resolve(const ResolveArgs& a) {
     double lookup_ms = 0;
     dht::resolve(n, key.value(), std::nullopt, [&](dht::ResolveOutcome o) {
         outcome = std::move(o);
-        lookup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+        lookup_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         done = true;
     });
     bool clean = run_until_done(loop, n, done, timed_out);
     std::string hint = bootstrap_hint(n);
     node.value().reset();
     if (!outcome.packet) {
-        if (timed_out) return fail("resolve", "timed out after " + std::to_string(command_deadline_ms / 1000) + " s" + hint);
+        if (timed_out)
+            return fail("resolve",
+                        "timed out after " + std::to_string(command_deadline_ms / 1000) + " s" + hint);
         return fail("resolve", key->to_z32() + ": " + dht::describe_failure(outcome) + hint);
     }
     const pkarr::SignedPacket& packet = *outcome.packet;
@@ -371,10 +381,12 @@ int run_resolve(const ResolveArgs& a) {
         std::printf(";; key %s, timestamp %llu (%s), %s, %zu records in the packet\n", key->to_z32().c_str(),
                     static_cast<unsigned long long>(packet.timestamp()), utc_time(packet.timestamp()).c_str(),
                     dns::rcode_to_string(answer.rcode).c_str(), packet.records().size());
-        std::printf(";; %zu of %zu queried DHT nodes answered\n", outcome.stats.responded, outcome.stats.queried);
+        std::printf(";; %zu of %zu queried DHT nodes answered\n", outcome.stats.responded,
+                    outcome.stats.queried);
         for (const auto& rr : shown) std::printf("%s\n", dns::record_to_text(rr).c_str());
         if (shown.empty())
-            std::printf(";; no %s records at %s\n", dns::type_to_string(qtype).c_str(), qname->to_string().c_str());
+            std::printf(";; no %s records at %s\n", dns::type_to_string(qtype).c_str(),
+                        qname->to_string().c_str());
     }
     std::fflush(stdout);
     return clean ? 0 : 1;
@@ -409,7 +421,8 @@ void add_dht_commands(CLI::App& app, Context& ctx) {
         "Prints key, timestamp and how many nodes stored it; exit 1 when none did.");
     publish->add_option("--key", p->key_file, "seed file (64 hex chars)")->required()->type_name("FILE");
     publish->add_option("ZONEFILE", p->zone_file, "BIND-style zone file")->required();
-    publish->add_option("--timestamp", p->timestamp, "sign with exactly this timestamp (µs)")->type_name("MICROS");
+    publish->add_option("--timestamp", p->timestamp, "sign with exactly this timestamp (µs)")
+        ->type_name("MICROS");
     add_dht_options(publish, p->dht);
     publish->callback([&ctx, p] { ctx.exit_code = run_publish(*p); });
 

@@ -145,11 +145,12 @@ void add_packet_commands(CLI::App& app, Context& ctx) {
         "Sign the records of a BIND-style zone file (names relative to the key, @ = the key) and\n"
         "print the relay payload (signature | timestamp | DNS packet) as one lowercase hex line.");
     sign->add_option("--key", sign_opts->key_file, "seed file (64 hex chars)")->required()->type_name("FILE");
-    auto* ts_opt = sign->add_option("--timestamp", sign_opts->timestamp,
-                                    "timestamp in microseconds since the Unix epoch (default: now)")
-                       ->type_name("MICROS")
-                       ->check(CLI::Range(std::uint64_t{0},
-                                          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
+    auto* ts_opt =
+        sign->add_option("--timestamp", sign_opts->timestamp,
+                         "timestamp in microseconds since the Unix epoch (default: now)")
+            ->type_name("MICROS")
+            ->check(CLI::Range(std::uint64_t{0},
+                               static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
     sign->add_option("ZONEFILE", sign_opts->zone_file, "zone file")->required();
     sign->callback([&ctx, sign_opts, ts_opt] { ctx.exit_code = run_sign(*sign_opts, ts_opt->count() > 0); });
 

@@ -39,13 +39,17 @@ CLI::Option* repeatable(CLI::App* app, const std::string& name, T& target, const
 void add_serve_commands(CLI::App& app, Context& ctx) {
     auto serve_opts = std::make_shared<ServeOptions>();
     auto* serve = app.add_subcommand("serve", "run the resolver daemon");
-    serve->add_option("-c,--config", serve_opts->config_path, "config file (TOML); default: built-in defaults");
-    repeatable(serve, "--listen", serve_opts->overrides.listen, "ADDR:PORT for DNS over UDP and TCP (repeatable)");
-    repeatable(serve, "--upstream", serve_opts->overrides.upstream, "ADDR:PORT of an upstream DNS server (repeatable)");
+    serve->add_option("-c,--config", serve_opts->config_path,
+                      "config file (TOML); default: built-in defaults");
+    repeatable(serve, "--listen", serve_opts->overrides.listen,
+               "ADDR:PORT for DNS over UDP and TCP (repeatable)");
+    repeatable(serve, "--upstream", serve_opts->overrides.upstream,
+               "ADDR:PORT of an upstream DNS server (repeatable)");
     serve->add_option("--cache", serve_opts->overrides.cache, "SQLite cache file");
     serve->add_option("--http", serve_opts->overrides.http, "ADDR:PORT for DoH, relay API and metrics");
     serve->add_option("--dht-port", serve_opts->overrides.dht_port, "UDP port of the DHT node (0 = any)");
-    repeatable(serve, "--bootstrap", serve_opts->overrides.bootstrap, "DHT bootstrap HOST:PORT (repeatable, replaces the list)");
+    repeatable(serve, "--bootstrap", serve_opts->overrides.bootstrap,
+               "DHT bootstrap HOST:PORT (repeatable, replaces the list)");
     serve->add_flag("--no-relays", serve_opts->overrides.no_relays, "use the DHT only, no PKARR relays");
     serve->callback([&ctx, serve_opts] {
         auto config = effective_config(*serve_opts);

@@ -158,7 +158,8 @@ void DnsListener::State::process_frames(const std::shared_ptr<Conn>& c) {
     c->processing = true;
     auto self = shared_from_this();  // the handler may drop the listener
     std::size_t pos = 0;
-    while (!c->closing && !closed && c->pending < options.max_pending_per_connection && c->inbuf.size() - pos >= 2) {
+    while (!c->closing && !closed && c->pending < options.max_pending_per_connection &&
+           c->inbuf.size() - pos >= 2) {
         const std::size_t len = get_u16(c->inbuf.data() + pos);
         if (len == 0 || len > options.max_tcp_query_bytes) {
             ++stats.tcp_closed_protocol;
@@ -188,7 +189,8 @@ void DnsListener::State::process_frames(const std::shared_ptr<Conn>& c) {
             *done = true;
             if (auto s = weak.lock()) s->on_tcp_reply(id, std::move(bytes));
         };
-        call_handler(handler, std::move(std::get<Request>(parsed)), ClientInfo{c->peer, Transport::tcp, id}, reply);
+        call_handler(handler, std::move(std::get<Request>(parsed)), ClientInfo{c->peer, Transport::tcp, id},
+                     reply);
     }
     c->processing = false;
     if (c->closing || closed) return;
@@ -232,7 +234,8 @@ void DnsListener::State::write_frame(const std::shared_ptr<Conn>& c, ByteView me
 // After the client's FIN: once every reply is out, end our side too.
 void DnsListener::State::maybe_finish(const std::shared_ptr<Conn>& c) {
     if (!c->eof || c->closing || c->processing || c->pending > 0) return;
-    if (c->inbuf.size() >= 2 && c->inbuf.size() - 2 >= get_u16(c->inbuf.data())) return;  // a complete frame waits
+    if (c->inbuf.size() >= 2 && c->inbuf.size() - 2 >= get_u16(c->inbuf.data()))
+        return;  // a complete frame waits
     c->closing = true;
     c->tcp->shutdown();
 }
@@ -274,10 +277,13 @@ DnsListener::DnsListener(uv::Loop& loop, Handler handler, ListenerOptions option
     : state_(std::make_shared<State>(loop, std::move(handler), options)) {
     if (state_->options.max_tcp_connections == 0) state_->options.max_tcp_connections = 1;
     if (state_->options.max_pending_per_connection == 0) state_->options.max_pending_per_connection = 1;
-    state_->options.max_tcp_query_bytes = std::clamp<std::size_t>(state_->options.max_tcp_query_bytes, 12, max_tcp_message);
+    state_->options.max_tcp_query_bytes =
+        std::clamp<std::size_t>(state_->options.max_tcp_query_bytes, 12, max_tcp_message);
 }
 
-DnsListener::~DnsListener() { close(); }
+DnsListener::~DnsListener() {
+    close();
+}
 
 Result<void> DnsListener::listen(const SocketAddress& address) {
     State& s = *state_;
@@ -299,9 +305,10 @@ Result<void> DnsListener::listen(const SocketAddress& address) {
             continue;
         }
         std::weak_ptr<State> weak = state_;
-        if (auto r = tcp->listen(s.options.tcp_backlog, [weak](std::unique_ptr<uv::TcpConnection> conn) {
-                if (auto st = weak.lock()) st->on_accept(std::move(conn));
-            });
+        if (auto r = tcp->listen(s.options.tcp_backlog,
+                                 [weak](std::unique_ptr<uv::TcpConnection> conn) {
+                                     if (auto st = weak.lock()) st->on_accept(std::move(conn));
+                                 });
             !r) {
             last = make_error("TCP listen " + bound->to_string() + ": " + r.error().message);
             continue;
@@ -322,11 +329,17 @@ Result<void> DnsListener::listen(const SocketAddress& address) {
     return last;
 }
 
-const std::vector<SocketAddress>& DnsListener::addresses() const { return state_->addresses; }
+const std::vector<SocketAddress>& DnsListener::addresses() const {
+    return state_->addresses;
+}
 
-std::size_t DnsListener::tcp_connections() const { return state_->conns.size(); }
+std::size_t DnsListener::tcp_connections() const {
+    return state_->conns.size();
+}
 
-const ListenerStats& DnsListener::stats() const { return state_->stats; }
+const ListenerStats& DnsListener::stats() const {
+    return state_->stats;
+}
 
 void DnsListener::close() {
     State& s = *state_;

@@ -32,8 +32,8 @@ using Handler = std::function<void(Request, ClientInfo, ReplyFn)>;
 struct ListenerOptions {
     std::uint64_t tcp_idle_timeout_ms = 10000;  // no query in flight and nothing received
     std::size_t max_tcp_connections = 512;      // then the oldest idle one is closed, or the new one refused
-    std::size_t max_pending_per_connection = 32;  // further frames wait unread in the buffer
-    std::size_t max_tcp_query_bytes = 4096;       // a larger (or zero-length) frame closes the connection
+    std::size_t max_pending_per_connection = 32;      // further frames wait unread in the buffer
+    std::size_t max_tcp_query_bytes = 4096;           // a larger (or zero-length) frame closes the connection
     std::size_t max_tcp_write_queue_bytes = 1 << 20;  // a client not reading its replies is closed
     int tcp_backlog = 128;
 };

@@ -64,7 +64,9 @@ struct Forwarder::Pending {
 
 Forwarder::Forwarder(uv::Loop& loop, ForwarderConfig config) : loop_(loop), config_(std::move(config)) {}
 
-Forwarder::~Forwarder() { close(); }
+Forwarder::~Forwarder() {
+    close();
+}
 
 dns::Packet Forwarder::make_query(const dns::Question& question, std::uint16_t id, bool dnssec_ok,
                                   std::uint16_t udp_size) {
@@ -115,7 +117,8 @@ void Forwarder::send_udp(std::uint64_t id) {
     p.udp = std::make_unique<uv::UdpSocket>(loop_);
     SocketAddress any{upstream.ip.is_v6() ? IpAddress::v6({}) : IpAddress{}, 0};
     if (auto r = p.udp->bind(any); !r) return next_upstream(id, r.error().message);
-    if (auto r = p.udp->start_recv([this, id](ByteView data, const SocketAddress& from) { on_udp(id, data, from); });
+    if (auto r = p.udp->start_recv(
+            [this, id](ByteView data, const SocketAddress& from) { on_udp(id, data, from); });
         !r)
         return next_upstream(id, r.error().message);
     if (auto r = p.udp->send(p.wire, upstream); !r) return next_upstream(id, r.error().message);
@@ -170,7 +173,8 @@ void Forwarder::on_tcp_data(std::uint64_t id, ByteView data) {
     auto reply = dns::parse_packet(ByteView(p.tcp_buffer).subspan(2, length));
     if (!reply) return next_upstream(id, "bad tcp reply: " + reply.error().message);
     // One query per connection: any other message means the upstream is broken.
-    if (!reply_matches(p.query, reply.value())) return next_upstream(id, "tcp reply does not match the query");
+    if (!reply_matches(p.query, reply.value()))
+        return next_upstream(id, "tcp reply does not match the query");
     finish(id, std::move(reply).value());
 }
 

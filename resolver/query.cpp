@@ -20,12 +20,15 @@ Bytes header_reply(ByteView wire, std::uint8_t rcode) {
     out.reserve(header_size);
     put_u16(out, get_u16(wire.data()));
     const std::uint16_t flags = get_u16(wire.data() + 2);
-    put_u16(out, static_cast<std::uint16_t>(dns::flag::QR | (flags & opcode_mask) | (flags & dns::flag::RD) | rcode));
+    put_u16(out, static_cast<std::uint16_t>(dns::flag::QR | (flags & opcode_mask) | (flags & dns::flag::RD) |
+                                            rcode));
     out.resize(header_size, 0);
     return out;
 }
 
-Rejection reject(Bytes reply, std::string reason) { return Rejection{std::move(reply), std::move(reason)}; }
+Rejection reject(Bytes reply, std::string reason) {
+    return Rejection{std::move(reply), std::move(reason)};
+}
 
 // EDNS options are (code, length, data)*; anything else is a malformed OPT.
 bool options_well_formed(const Bytes& rdata) {
@@ -49,7 +52,8 @@ dns::Record our_opt(const Request& request, std::uint8_t extended_rcode) {
     return opt;
 }
 
-Bytes finalize_impl(const Request& request, dns::Packet answer, Transport transport, std::uint8_t extended_rcode) {
+Bytes finalize_impl(const Request& request, dns::Packet answer, Transport transport,
+                    std::uint8_t extended_rcode) {
     dns::Packet out;
     out.id = request.id;
     out.flags = static_cast<std::uint16_t>(dns::flag::QR | (request.flags & opcode_mask) |
@@ -111,17 +115,22 @@ ParsedRequest parse_request(ByteView wire) {
     if ((flags & opcode_mask) != 0) return reject(header_reply(wire, dns::rcode::NOTIMP), "opcode not QUERY");
 
     auto parsed = dns::parse_packet(wire);
-    if (!parsed) return reject(header_reply(wire, dns::rcode::FORMERR), "malformed: " + parsed.error().message);
+    if (!parsed)
+        return reject(header_reply(wire, dns::rcode::FORMERR), "malformed: " + parsed.error().message);
     const dns::Packet& packet = parsed.value();
-    if (packet.questions.size() != get_u16(wire.data() + 4) || packet.answers.size() != get_u16(wire.data() + 6) ||
-        packet.authority.size() != get_u16(wire.data() + 8) || packet.additional.size() != get_u16(wire.data() + 10)) {
+    if (packet.questions.size() != get_u16(wire.data() + 4) ||
+        packet.answers.size() != get_u16(wire.data() + 6) ||
+        packet.authority.size() != get_u16(wire.data() + 8) ||
+        packet.additional.size() != get_u16(wire.data() + 10)) {
         return reject(header_reply(wire, dns::rcode::FORMERR), "malformed: record counts");
     }
-    if (packet.questions.size() != 1) return reject(header_reply(wire, dns::rcode::FORMERR), "question count is not 1");
+    if (packet.questions.size() != 1)
+        return reject(header_reply(wire, dns::rcode::FORMERR), "question count is not 1");
 
     for (const auto* section : {&packet.answers, &packet.authority}) {
         for (const auto& r : *section) {
-            if (r.type == dns::type::OPT) return reject(header_reply(wire, dns::rcode::FORMERR), "OPT outside additional");
+            if (r.type == dns::type::OPT)
+                return reject(header_reply(wire, dns::rcode::FORMERR), "OPT outside additional");
         }
     }
 
@@ -141,9 +150,11 @@ ParsedRequest parse_request(ByteView wire) {
         request.edns.do_bit = (r.ttl & 0x8000u) != 0;
     }
 
-    if (request.edns.version > 0) return reject(error_reply(request, rcode_badvers), "unsupported EDNS version");
+    if (request.edns.version > 0)
+        return reject(error_reply(request, rcode_badvers), "unsupported EDNS version");
     const std::uint16_t qtype = request.question.type;
-    if (qtype == dns::type::OPT) return reject(error_reply(request, dns::rcode::FORMERR), "OPT as question type");
+    if (qtype == dns::type::OPT)
+        return reject(error_reply(request, dns::rcode::FORMERR), "OPT as question type");
     if (qtype >= type_ixfr && qtype <= type_maila) {
         return reject(error_reply(request, dns::rcode::NOTIMP), "zone transfers and MAILx are not served");
     }
@@ -160,7 +171,9 @@ Bytes error_reply(const Request& request, std::uint16_t rcode) {
     return finalize_impl(request, std::move(answer), Transport::udp, static_cast<std::uint8_t>(rcode >> 4));
 }
 
-bool is_any_query(const Request& request) { return request.question.type == dns::type::ANY; }
+bool is_any_query(const Request& request) {
+    return request.question.type == dns::type::ANY;
+}
 
 dns::Packet rfc8482_answer(const Request& request) {
     dns::Record hinfo;

@@ -32,8 +32,8 @@ struct Edns {
 // A query that passed the sanity checks: exactly one question, opcode QUERY, at most one OPT.
 struct Request {
     std::uint16_t id = 0;
-    std::uint16_t flags = 0;     // the client's header flags
-    dns::Question question;      // exactly as asked (case preserved)
+    std::uint16_t flags = 0;  // the client's header flags
+    dns::Question question;   // exactly as asked (case preserved)
     Edns edns;
 
     bool recursion_desired() const { return (flags & dns::flag::RD) != 0; }

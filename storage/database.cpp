@@ -38,20 +38,30 @@ namespace {
 
 DbErrc errc_from(int rc) {
     switch (rc & 0xff) {
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_AUTH: return DbErrc::cant_open;
-    case SQLITE_NOTADB: return DbErrc::not_a_database;
-    case SQLITE_CORRUPT: return DbErrc::corrupt;
-    case SQLITE_READONLY: return DbErrc::read_only;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return DbErrc::busy;
-    case SQLITE_FULL: return DbErrc::full;
-    case SQLITE_IOERR: return DbErrc::io;
-    case SQLITE_CONSTRAINT: return DbErrc::constraint;
-    case SQLITE_MISUSE:
-    case SQLITE_RANGE: return DbErrc::misuse;
-    default: return DbErrc::other;
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+            return DbErrc::cant_open;
+        case SQLITE_NOTADB:
+            return DbErrc::not_a_database;
+        case SQLITE_CORRUPT:
+            return DbErrc::corrupt;
+        case SQLITE_READONLY:
+            return DbErrc::read_only;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return DbErrc::busy;
+        case SQLITE_FULL:
+            return DbErrc::full;
+        case SQLITE_IOERR:
+            return DbErrc::io;
+        case SQLITE_CONSTRAINT:
+            return DbErrc::constraint;
+        case SQLITE_MISUSE:
+        case SQLITE_RANGE:
+            return DbErrc::misuse;
+        default:
+            return DbErrc::other;
     }
 }
 
@@ -92,8 +102,7 @@ int run_cached(detail::Connection& conn, sqlite3_stmt*& slot, const char* sql) {
 // ---- Statement -------------------------------------------------------------------------------
 
 Statement::Statement(Statement&& other) noexcept
-    : conn_(std::move(other.conn_)), stmt_(std::exchange(other.stmt_, nullptr)),
-      bind_rc_(other.bind_rc_) {}
+    : conn_(std::move(other.conn_)), stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
     if (this != &other) {
@@ -105,7 +114,9 @@ Statement& Statement::operator=(Statement&& other) noexcept {
     return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+    sqlite3_finalize(stmt_);
+}
 
 Statement& Statement::reset() {
     if (stmt_ != nullptr) {
@@ -139,7 +150,8 @@ Statement& Statement::bind_blob(int index, ByteView value) {
 Statement& Statement::bind_text(int index, std::string_view value) {
     if (stmt_ == nullptr) return *this;
     const char* data = value.empty() ? "" : value.data();
-    keep_first_error(bind_rc_, sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    keep_first_error(bind_rc_,
+                     sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
     return *this;
 }
 
@@ -149,7 +161,8 @@ Statement& Statement::bind_null(int index) {
 }
 
 Result<bool> Statement::step() {
-    if (stmt_ == nullptr) return make_error("database: statement used after move", static_cast<int>(DbErrc::misuse));
+    if (stmt_ == nullptr)
+        return make_error("database: statement used after move", static_cast<int>(DbErrc::misuse));
     const std::string& path = conn_->path;
     if (bind_rc_ != SQLITE_OK) {
         Error e = make_db_error(nullptr, bind_rc_, path, "bind: " + std::string(sql_excerpt(sql())));
@@ -214,7 +227,8 @@ Transaction::~Transaction() {
     // An error such as SQLITE_FULL may already have rolled the transaction back.
     if (conn_ && sqlite3_get_autocommit(conn_->db) == 0) {
         int rc = run_cached(*conn_, conn_->rollback, "ROLLBACK");
-        if (rc != SQLITE_OK) spdlog::warn("database {}: rollback failed: {}", conn_->path, sqlite3_errstr(rc));
+        if (rc != SQLITE_OK)
+            spdlog::warn("database {}: rollback failed: {}", conn_->path, sqlite3_errstr(rc));
     }
 }
 
@@ -266,8 +280,8 @@ Result<Database> Database::open(const std::string& path, const DatabaseOptions& 
 Result<Statement> Database::prepare(std::string_view sql) {
     if (sql.size() > INT_MAX) return make_error("database: SQL too long", static_cast<int>(DbErrc::misuse));
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(conn_->db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                &stmt, nullptr);
+    int rc = sqlite3_prepare_v3(conn_->db, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(stmt);
         return make_db_error(conn_->db, rc, conn_->path, "prepare: " + std::string(sql_excerpt(sql)));
@@ -296,7 +310,8 @@ Result<std::int64_t> Database::user_version() {
     StatementScope scope(*stmt);
     auto row = scope->step();
     if (!row) return row.error();
-    if (!*row) return make_error("database " + conn_->path + ": no user_version", static_cast<int>(DbErrc::other));
+    if (!*row)
+        return make_error("database " + conn_->path + ": no user_version", static_cast<int>(DbErrc::other));
     return scope->column_int64(0);
 }
 
@@ -321,14 +336,21 @@ Result<void> Database::migrate(std::span<const std::string_view> steps) {
         if (auto r = txn->commit(); !r) return r.error();
         spdlog::debug("database {}: schema migrated to version {}", conn_->path, *version + 1);
     }
-    return make_error("database " + conn_->path + ": migration did not converge", static_cast<int>(DbErrc::other));
+    return make_error("database " + conn_->path + ": migration did not converge",
+                      static_cast<int>(DbErrc::other));
 }
 
-std::int64_t Database::changes() const { return sqlite3_changes64(conn_->db); }
+std::int64_t Database::changes() const {
+    return sqlite3_changes64(conn_->db);
+}
 
-bool Database::in_transaction() const { return sqlite3_get_autocommit(conn_->db) == 0; }
+bool Database::in_transaction() const {
+    return sqlite3_get_autocommit(conn_->db) == 0;
+}
 
-const std::string& Database::path() const { return conn_->path; }
+const std::string& Database::path() const {
+    return conn_->path;
+}
 
 std::string Database::journal_mode() {
     auto stmt = prepare("PRAGMA journal_mode");

@@ -23,13 +23,13 @@ enum class DbErrc : int {
     not_a_database = 2,  // the file exists but is not SQLite
     corrupt = 3,
     read_only = 4,
-    busy = 5,            // locked by another connection past busy_timeout
+    busy = 5,  // locked by another connection past busy_timeout
     full = 6,
     io = 7,
     schema_too_new = 8,  // written by a newer pkdns
     constraint = 9,
-    misuse = 10,         // API misuse (bind index out of range, ...): a programming error
-    other = 11,          // includes SQL errors (no such table, ...)
+    misuse = 10,  // API misuse (bind index out of range, ...): a programming error
+    other = 11,   // includes SQL errors (no such table, ...)
 };
 
 namespace detail {
@@ -49,7 +49,7 @@ public:
     Statement& reset();
     // Parameter indexes are 1-based. A failed bind is reported by the next step().
     Statement& bind_int64(int index, std::int64_t value);
-    Statement& bind_blob(int index, ByteView value);  // copied
+    Statement& bind_blob(int index, ByteView value);          // copied
     Statement& bind_text(int index, std::string_view value);  // copied
     Statement& bind_null(int index);
 
@@ -96,8 +96,7 @@ private:
 // BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted.
 class Transaction {
 public:
-    Transaction(Transaction&& other) noexcept
-        : conn_(std::move(other.conn_)) {}
+    Transaction(Transaction&& other) noexcept : conn_(std::move(other.conn_)) {}
     Transaction& operator=(Transaction&&) = delete;
     Transaction(const Transaction&) = delete;
     ~Transaction();

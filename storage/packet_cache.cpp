@@ -23,9 +23,8 @@ constexpr std::string_view packet_column =
 const std::string select_one_sql =
     "SELECT timestamp, last_seen, " + std::string(packet_column) + " FROM packets WHERE key = ?1";
 
-const std::string select_page_sql =
-    "SELECT key, timestamp, last_seen, " + std::string(packet_column) +
-    " FROM packets WHERE key > ?1 ORDER BY key LIMIT ?2";
+const std::string select_page_sql = "SELECT key, timestamp, last_seen, " + std::string(packet_column) +
+                                    " FROM packets WHERE key > ?1 ORDER BY key LIMIT ?2";
 
 // The recency rule (pkarr-spec §2.4, §3.7) as one statement. DNS bytes start at byte 105 in
 // SQL's 1-based substr; blobs compare with memcmp, a proper prefix being smaller.
@@ -46,14 +45,15 @@ WHERE excluded.timestamp > packets.timestamp
 )sql";
 
 constexpr std::string_view remove_sql = "DELETE FROM packets WHERE key = ?1";
-constexpr std::string_view touch_sql =
-    "UPDATE packets SET last_access = max(last_access, ?2) WHERE key = ?1";
+constexpr std::string_view touch_sql = "UPDATE packets SET last_access = max(last_access, ?2) WHERE key = ?1";
 constexpr std::string_view count_sql = "SELECT count(*) FROM packets";
 constexpr std::string_view evict_sql =
     "DELETE FROM packets WHERE key IN "
     "(SELECT key FROM packets ORDER BY last_access, key LIMIT ?1)";
 
-Error misuse(std::string msg) { return make_error(std::move(msg), static_cast<int>(DbErrc::misuse)); }
+Error misuse(std::string msg) {
+    return make_error(std::move(msg), static_cast<int>(DbErrc::misuse));
+}
 
 std::int64_t to_sql(std::uint64_t v) {
     // Timestamps of a SignedPacket are < 2^63; clocks are far below.
@@ -64,9 +64,12 @@ std::int64_t to_sql(std::uint64_t v) {
 
 const char* to_string(PutOutcome outcome) {
     switch (outcome) {
-    case PutOutcome::stored: return "stored";
-    case PutOutcome::refreshed: return "refreshed";
-    case PutOutcome::ignored_older: return "ignored_older";
+        case PutOutcome::stored:
+            return "stored";
+        case PutOutcome::refreshed:
+            return "refreshed";
+        case PutOutcome::ignored_older:
+            return "ignored_older";
     }
     return "?";
 }
@@ -84,10 +87,16 @@ struct PacketCache::Impl {
     std::map<pkarr::PublicKey::Raw, pkarr::Micros> pending_touches;
     std::int64_t rows = 0;  // this connection's view of count(*); recounted before evicting
 
-    Impl(Database d, PacketCacheOptions o, Statement s1, Statement s2, Statement s3, Statement s4, Statement s5,
-         Statement s6, Statement s7)
-        : db(std::move(d)), options(std::move(o)), select_one(std::move(s1)), select_page(std::move(s2)),
-          upsert(std::move(s3)), remove(std::move(s4)), touch(std::move(s5)), count(std::move(s6)),
+    Impl(Database d, PacketCacheOptions o, Statement s1, Statement s2, Statement s3, Statement s4,
+         Statement s5, Statement s6, Statement s7)
+        : db(std::move(d)),
+          options(std::move(o)),
+          select_one(std::move(s1)),
+          select_page(std::move(s2)),
+          upsert(std::move(s3)),
+          remove(std::move(s4)),
+          touch(std::move(s5)),
+          count(std::move(s6)),
           evict(std::move(s7)) {}
 
     pkarr::Micros now() const { return options.clock ? options.clock() : pkarr::now_micros(); }
@@ -180,7 +189,8 @@ struct PacketCache::Impl {
         pending_touches[key.bytes()] = now();
         if (pending_touches.size() >= std::max<std::size_t>(1, options.touch_batch)) {
             if (auto r = flush(); !r)
-                spdlog::warn("packet cache {}: writing access times failed: {}", db.path(), r.error().message);
+                spdlog::warn("packet cache {}: writing access times failed: {}", db.path(),
+                             r.error().message);
         }
     }
 
@@ -338,9 +348,13 @@ Result<PutOutcome> PacketCache::put(const pkarr::SignedPacket& packet) {
     return outcome;
 }
 
-void PacketCache::touch(const pkarr::PublicKey& key) { impl_->note_access(key); }
+void PacketCache::touch(const pkarr::PublicKey& key) {
+    impl_->note_access(key);
+}
 
-Result<void> PacketCache::flush_touches() { return impl_->flush(); }
+Result<void> PacketCache::flush_touches() {
+    return impl_->flush();
+}
 
 Result<bool> PacketCache::remove(const pkarr::PublicKey& key) {
     impl_->pending_touches.erase(key.bytes());
@@ -355,7 +369,7 @@ Result<std::size_t> PacketCache::size() {
 }
 
 Result<std::vector<pkarr::SignedPacket>> PacketCache::list(const std::optional<pkarr::PublicKey>& after,
-                                                          std::size_t limit) {
+                                                           std::size_t limit) {
     Bytes last;
     std::size_t scanned = 0;
     return impl_->page(after ? after->view() : ByteView{}, limit, last, scanned);
@@ -378,6 +392,8 @@ Result<void> PacketCache::for_each(const std::function<bool(const pkarr::SignedP
     }
 }
 
-std::size_t PacketCache::max_packets() const { return impl_->options.max_packets; }
+std::size_t PacketCache::max_packets() const {
+    return impl_->options.max_packets;
+}
 
 }  // namespace pkdns::storage

@@ -23,6 +23,8 @@ constexpr std::array<std::string_view, 1> steps{step_packets};
 
 }  // namespace
 
-std::span<const std::string_view> schema_migrations() { return steps; }
+std::span<const std::string_view> schema_migrations() {
+    return steps;
+}
 
 }  // namespace pkdns::storage

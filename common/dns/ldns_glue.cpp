@@ -67,8 +67,8 @@ RrPtr rr_from_record(const Record& record) {
     }
     if (!typed) {
         clear_rdfs(rr.get());
-        ldns_rr_push_rdf(rr.get(), ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, record.rdata.size(),
-                                                          record.rdata.data()));
+        ldns_rr_push_rdf(
+            rr.get(), ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, record.rdata.size(), record.rdata.data()));
     }
     return rr;
 }

@@ -110,7 +110,8 @@ Message Message::from_packet(const Packet& packet) {
     if (pkt != nullptr) {
         set_header(pkt, packet.id, packet.flags);
         for (const auto& q : packet.questions) {
-            if (auto rr = glue::rr_from_question(q); rr && ldns_pkt_push_rr(pkt, LDNS_SECTION_QUESTION, rr.get())) {
+            if (auto rr = glue::rr_from_question(q);
+                rr && ldns_pkt_push_rr(pkt, LDNS_SECTION_QUESTION, rr.get())) {
                 rr.release();
             }
         }
@@ -121,7 +122,8 @@ Message Message::from_packet(const Packet& packet) {
         };
         for (const auto& [records, section] : sections) {
             for (const auto& r : *records) {
-                if (auto rr = glue::rr_from_record(r); rr && ldns_pkt_push_rr(pkt, section, rr.get())) rr.release();
+                if (auto rr = glue::rr_from_record(r); rr && ldns_pkt_push_rr(pkt, section, rr.get()))
+                    rr.release();
             }
         }
     }
@@ -140,7 +142,8 @@ Packet Message::to_packet() const {
         const ldns_rr* rr = ldns_rr_list_rr(questions, i);
         auto name = glue::name_from_rdf(ldns_rr_owner(rr));
         if (!name) continue;  // cannot happen for names ldns decoded or we built
-        out.questions.push_back(Question{std::move(name.value()), static_cast<std::uint16_t>(ldns_rr_get_type(rr)),
+        out.questions.push_back(Question{std::move(name.value()),
+                                         static_cast<std::uint16_t>(ldns_rr_get_type(rr)),
                                          static_cast<std::uint16_t>(ldns_rr_get_class(rr))});
     }
     const std::pair<const ldns_rr_list*, std::vector<Record>*> sections[] = {
@@ -166,7 +169,7 @@ Bytes Message::to_wire() const {
         return {};
     }
     Bytes out(buf, buf + size);
-    free(buf);  // NOLINT
+    free(buf);              // NOLINT
     if (out.size() >= 4) {  // ldns drops the Z bit; keep the header flags as given
         out[2] = static_cast<std::uint8_t>(impl_->flags >> 8);
         out[3] = static_cast<std::uint8_t>(impl_->flags);
@@ -190,7 +193,8 @@ std::string Message::to_text() const {
     for (const auto& [bit, name] : flag_names) {
         if (p.flags & bit) out += std::string(" ") + name;
     }
-    out += "; QUERY: " + std::to_string(p.questions.size()) + ", ANSWER: " + std::to_string(p.answers.size()) +
+    out += "; QUERY: " + std::to_string(p.questions.size()) +
+           ", ANSWER: " + std::to_string(p.answers.size()) +
            ", AUTHORITY: " + std::to_string(p.authority.size()) +
            ", ADDITIONAL: " + std::to_string(p.additional.size()) + "\n";
     out += "\n;; QUESTION SECTION:\n";

@@ -9,7 +9,9 @@ namespace {
 constexpr std::size_t max_label = 63;
 constexpr std::size_t max_wire = 255;
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 Result<void> check_limits(const std::vector<std::string>& labels) {
     std::size_t wire = 1;
@@ -140,7 +142,8 @@ Name Name::to_lower() const {
 
 Name Name::parent(std::size_t n) const {
     Name out;
-    if (n < labels_.size()) out.labels_.assign(labels_.begin() + static_cast<std::ptrdiff_t>(n), labels_.end());
+    if (n < labels_.size())
+        out.labels_.assign(labels_.begin() + static_cast<std::ptrdiff_t>(n), labels_.end());
     return out;
 }
 

@@ -125,7 +125,8 @@ public:
                 put_u16(out, static_cast<std::uint16_t>(0xC000 | it->second));
                 return;
             }
-            if (out.size() <= 0x3FFF) offsets_.emplace(std::move(key), static_cast<std::uint16_t>(out.size()));
+            if (out.size() <= 0x3FFF)
+                offsets_.emplace(std::move(key), static_cast<std::uint16_t>(out.size()));
             out.push_back(static_cast<std::uint8_t>(labels[i].size()));
             out.insert(out.end(), labels[i].begin(), labels[i].end());
         }
@@ -141,13 +142,17 @@ public:
             bool ok = r.rdata.size() >= pos;
             for (int i = 0; ok && i < layout->names; ++i) {
                 auto n = Name::from_wire(r.rdata, pos);
-                if (!n) ok = false;
-                else names.push_back(std::move(n.value()));
+                if (!n)
+                    ok = false;
+                else
+                    names.push_back(std::move(n.value()));
             }
             if (ok && r.rdata.size() == pos + layout->suffix) {
-                out.insert(out.end(), r.rdata.begin(), r.rdata.begin() + static_cast<std::ptrdiff_t>(layout->prefix));
+                out.insert(out.end(), r.rdata.begin(),
+                           r.rdata.begin() + static_cast<std::ptrdiff_t>(layout->prefix));
                 for (const auto& n : names) name(n);
-                out.insert(out.end(), r.rdata.end() - static_cast<std::ptrdiff_t>(layout->suffix), r.rdata.end());
+                out.insert(out.end(), r.rdata.end() - static_cast<std::ptrdiff_t>(layout->suffix),
+                           r.rdata.end());
                 return;
             }
         }
@@ -208,8 +213,8 @@ std::string fallback_text(const Record& record) {
     std::string owner = record.name.to_string() + ".";
     if (record.name.is_root()) owner = ".";
     std::string klass = record.klass == class_IN ? "IN" : "CLASS" + std::to_string(record.klass);
-    std::string out = owner + " " + std::to_string(record.ttl) + " " + klass + " " + type_to_string(record.type) +
-                      " \\# " + std::to_string(record.rdata.size());
+    std::string out = owner + " " + std::to_string(record.ttl) + " " + klass + " " +
+                      type_to_string(record.type) + " \\# " + std::to_string(record.rdata.size());
     if (!record.rdata.empty()) out += " " + to_hex(record.rdata);
     return out;
 }

@@ -15,13 +15,11 @@
 namespace pkdns::dns {
 
 namespace type {
-inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16,
-                               AAAA = 28, SRV = 33, DNAME = 39, OPT = 41, SVCB = 64, HTTPS = 65,
-                               ANY = 255, CAA = 257;
+inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28,
+                               SRV = 33, DNAME = 39, OPT = 41, SVCB = 64, HTTPS = 65, ANY = 255, CAA = 257;
 }
 namespace rcode {
-inline constexpr std::uint8_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4,
-                              REFUSED = 5;
+inline constexpr std::uint8_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5;
 }
 inline constexpr std::uint16_t class_IN = 1;
 
@@ -50,8 +48,8 @@ struct Record {
 
 // Header flag bits (second 16-bit word of the header).
 namespace flag {
-inline constexpr std::uint16_t QR = 0x8000, AA = 0x0400, TC = 0x0200, RD = 0x0100, RA = 0x0080,
-                               AD = 0x0020, CD = 0x0010;
+inline constexpr std::uint16_t QR = 0x8000, AA = 0x0400, TC = 0x0200, RD = 0x0100, RA = 0x0080, AD = 0x0020,
+                               CD = 0x0010;
 }
 
 struct Packet {

@@ -21,7 +21,8 @@ struct FileClose {
 // (1.8.3) leaks every record read before an error and silently drops a second SOA. The TTL rule
 // is the one ldns_zone_new_frm_fp_l applies. No SOA is needed; $INCLUDE is refused (zone text
 // must not read other files).
-Result<std::vector<Record>> parse_zone_text(std::string_view text, const Name& origin, std::uint32_t default_ttl) {
+Result<std::vector<Record>> parse_zone_text(std::string_view text, const Name& origin,
+                                            std::uint32_t default_ttl) {
     std::vector<Record> out;
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return out;
     std::string buffer(text);
@@ -64,10 +65,12 @@ Result<std::vector<Record>> parse_zone_text(std::string_view text, const Name& o
             case LDNS_STATUS_SYNTAX_ORIGIN:
                 break;
             case LDNS_STATUS_SYNTAX_INCLUDE:
-                return make_error("line " + std::to_string(line < 1 ? 1 : line) + ": $INCLUDE is not supported");
+                return make_error("line " + std::to_string(line < 1 ? 1 : line) +
+                                  ": $INCLUDE is not supported");
             default: {
                 const char* why = ldns_get_errorstr_by_id(st);
-                return make_error("line " + std::to_string(line < 1 ? 1 : line) + ": " + (why ? why : "syntax error"));
+                return make_error("line " + std::to_string(line < 1 ? 1 : line) + ": " +
+                                  (why ? why : "syntax error"));
             }
         }
     }

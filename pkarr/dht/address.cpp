@@ -16,9 +16,10 @@ Address Address::v4(const std::array<std::uint8_t, 4>& ip, std::uint16_t port) {
 }
 
 Address Address::v4(std::uint32_t ip, std::uint16_t port) {
-    return v4(std::array<std::uint8_t, 4>{static_cast<std::uint8_t>(ip >> 24), static_cast<std::uint8_t>(ip >> 16),
-                                          static_cast<std::uint8_t>(ip >> 8), static_cast<std::uint8_t>(ip)},
-              port);
+    return v4(
+        std::array<std::uint8_t, 4>{static_cast<std::uint8_t>(ip >> 24), static_cast<std::uint8_t>(ip >> 16),
+                                    static_cast<std::uint8_t>(ip >> 8), static_cast<std::uint8_t>(ip)},
+        port);
 }
 
 Address Address::v6(const std::array<std::uint8_t, 16>& ip, std::uint16_t port) {
@@ -46,7 +47,8 @@ Result<Address> Address::parse_ip(std::string_view ip, std::uint16_t port) {
     if (ip.empty() || ip.size() > 45) return make_error("invalid IP address '" + std::string(ip) + "'");
     std::string text(ip);
     std::array<std::uint8_t, 16> buf{};
-    if (inet_pton(AF_INET, text.c_str(), buf.data()) == 1) return v4(std::array<std::uint8_t, 4>{buf[0], buf[1], buf[2], buf[3]}, port);
+    if (inet_pton(AF_INET, text.c_str(), buf.data()) == 1)
+        return v4(std::array<std::uint8_t, 4>{buf[0], buf[1], buf[2], buf[3]}, port);
     if (inet_pton(AF_INET6, text.c_str(), buf.data()) == 1) return v6(buf, port);
     return make_error("invalid IP address '" + text + "'");
 }
@@ -82,7 +84,8 @@ Result<Address> Address::parse(std::string_view text) {
 
 Result<Address> Address::from_compact(ByteView bytes) {
     if (bytes.size() == compact_v4_size)
-        return v4(std::array<std::uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]}, get_u16(bytes.data() + 4));
+        return v4(std::array<std::uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]},
+                  get_u16(bytes.data() + 4));
     if (bytes.size() == compact_v6_size) {
         std::array<std::uint8_t, 16> ip{};
         std::memcpy(ip.data(), bytes.data(), 16);
@@ -91,7 +94,9 @@ Result<Address> Address::from_compact(ByteView bytes) {
     return make_error("compact address must be 6 or 18 bytes, got " + std::to_string(bytes.size()));
 }
 
-std::uint32_t Address::ipv4() const { return is_v4() ? get_u32(ip_.data()) : 0; }
+std::uint32_t Address::ipv4() const {
+    return is_v4() ? get_u32(ip_.data()) : 0;
+}
 
 Bytes Address::compact() const {
     Bytes out;
@@ -118,7 +123,9 @@ std::string Address::to_string() const {
 
 namespace {
 
-bool v4_loopback(std::uint32_t ip) { return (ip >> 24) == 127; }
+bool v4_loopback(std::uint32_t ip) {
+    return (ip >> 24) == 127;
+}
 
 bool v4_private(std::uint32_t ip) {
     return (ip >> 24) == 10 || (ip >> 20) == (172u << 4 | 1) || (ip >> 16) == (192u << 8 | 168) ||
@@ -150,8 +157,8 @@ bool Address::is_private() const {
     if (is_v4()) return v4_private(ipv4());
     std::uint32_t v4 = 0;
     if (mapped_v4(ip_, v4)) return v4_private(v4);
-    return (ip_[0] & 0xfe) == 0xfc ||                      // fc00::/7
-           (ip_[0] == 0xfe && (ip_[1] & 0xc0) == 0x80);    // fe80::/10
+    return (ip_[0] & 0xfe) == 0xfc ||                    // fc00::/7
+           (ip_[0] == 0xfe && (ip_[1] & 0xc0) == 0x80);  // fe80::/10
 }
 
 bool Address::is_unspecified() const {

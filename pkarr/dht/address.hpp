@@ -57,10 +57,10 @@ public:
     // 6 or 18 bytes.
     Bytes compact() const;
     void append_compact(Bytes& out) const;
-    std::string ip_string() const;   // "1.2.3.4", "::1"
-    std::string to_string() const;   // "1.2.3.4:6881", "[::1]:6881"
+    std::string ip_string() const;  // "1.2.3.4", "::1"
+    std::string to_string() const;  // "1.2.3.4:6881", "[::1]:6881"
 
-    bool is_loopback() const;     // 127/8, ::1, and IPv4-mapped 127/8
+    bool is_loopback() const;  // 127/8, ::1, and IPv4-mapped 127/8
     // RFC1918, 100.64/10 (CGNAT), 169.254/16 link-local, fc00::/7, fe80::/10 (and IPv4-mapped forms).
     bool is_private() const;
     bool is_unspecified() const;  // 0.0.0.0 or ::

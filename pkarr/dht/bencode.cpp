@@ -29,7 +29,8 @@ public:
             return Value(std::move(s).value());
         }
         if (c == 'l' || c == 'd') {
-            if (depth >= limits_.max_depth) return fail("nesting deeper than " + std::to_string(limits_.max_depth));
+            if (depth >= limits_.max_depth)
+                return fail("nesting deeper than " + std::to_string(limits_.max_depth));
             return c == 'l' ? list(depth) : dict(depth);
         }
         return fail("unexpected byte 0x" + to_hex(in_.subspan(pos_, 1)));
@@ -88,7 +89,8 @@ private:
         auto len = digits(':', std::numeric_limits<std::uint32_t>::max());
         if (!len) return len.error();
         if (*len > limits_.max_string) return fail("string longer than limit");
-        if (*len > in_.size() - pos_) return fail("string length " + std::to_string(*len) + " past end of input");
+        if (*len > in_.size() - pos_)
+            return fail("string length " + std::to_string(*len) + " past end of input");
         String s(in_.begin() + static_cast<std::ptrdiff_t>(pos_),
                  in_.begin() + static_cast<std::ptrdiff_t>(pos_ + *len));
         pos_ += *len;
@@ -151,7 +153,9 @@ private:
     std::size_t values_ = 0;
 };
 
-void append(Bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+void append(Bytes& out, std::string_view s) {
+    out.insert(out.end(), s.begin(), s.end());
+}
 
 void append_string(Bytes& out, std::string_view s) {
     append(out, std::to_string(s.size()));
@@ -174,8 +178,8 @@ Result<Value> decode(ByteView input, const DecodeLimits& limits) {
     auto v = decode_prefix(input, consumed, limits);
     if (!v) return v;
     if (consumed != input.size())
-        return make_error("bencode: " + std::to_string(input.size() - consumed) + " trailing bytes at offset " +
-                          std::to_string(consumed));
+        return make_error("bencode: " + std::to_string(input.size() - consumed) +
+                          " trailing bytes at offset " + std::to_string(consumed));
     return v;
 }
 

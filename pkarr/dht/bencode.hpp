@@ -67,10 +67,10 @@ private:
 };
 
 struct DecodeLimits {
-    std::size_t max_depth = 32;          // nested lists/dicts
-    std::size_t max_values = 100000;     // total values decoded (bounds work and memory)
-    std::size_t max_string = 1 << 20;    // one string's length
-    bool require_sorted_keys = true;     // strict canonical order (duplicates are always rejected)
+    std::size_t max_depth = 32;        // nested lists/dicts
+    std::size_t max_values = 100000;   // total values decoded (bounds work and memory)
+    std::size_t max_string = 1 << 20;  // one string's length
+    bool require_sorted_keys = true;   // strict canonical order (duplicates are always rejected)
 };
 
 // Decodes exactly one value spanning all of `input`.

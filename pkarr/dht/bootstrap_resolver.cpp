@@ -4,7 +4,6 @@
 #include <array>
 #include <map>
 
-
 #include <sodium.h>
 
 #include "common/dns/name.hpp"
@@ -22,22 +21,25 @@ Bytes build_address_query(std::uint16_t id, std::string_view host, std::uint16_t
 }
 
 Result<std::vector<SocketAddress>> parse_address_response(ByteView wire, std::uint16_t id,
-                                                              std::string_view host, std::uint16_t qtype,
-                                                              std::uint16_t port) {
+                                                          std::string_view host, std::uint16_t qtype,
+                                                          std::uint16_t port) {
     auto parsed = dns::parse_packet(wire);
     if (!parsed) return make_error("bad DNS response: " + parsed.error().message);
     const dns::Packet& p = parsed.value();
     if (!(p.flags & dns::flag::QR) || p.id != id) return make_error("unexpected DNS message");
     auto name = dns::Name::parse(host);
-    if (!name || p.questions.size() != 1 || !(p.questions[0].name == name.value()) || p.questions[0].type != qtype)
+    if (!name || p.questions.size() != 1 || !(p.questions[0].name == name.value()) ||
+        p.questions[0].type != qtype)
         return make_error("DNS response does not match the question");
     if (p.flags & dns::flag::TC) return make_error("truncated DNS response");
-    if (p.rcode() != dns::rcode::NOERROR) return make_error("DNS lookup failed: " + dns::rcode_to_string(p.rcode()));
+    if (p.rcode() != dns::rcode::NOERROR)
+        return make_error("DNS lookup failed: " + dns::rcode_to_string(p.rcode()));
     std::vector<SocketAddress> out;
     for (const auto& rr : p.answers) {
         if (rr.type != qtype || rr.klass != dns::class_IN) continue;
         if (qtype == dns::type::A && rr.rdata.size() == 4) {
-            out.push_back(SocketAddress{IpAddress::v4(rr.rdata[0], rr.rdata[1], rr.rdata[2], rr.rdata[3]), port});
+            out.push_back(
+                SocketAddress{IpAddress::v4(rr.rdata[0], rr.rdata[1], rr.rdata[2], rr.rdata[3]), port});
         } else if (qtype == dns::type::AAAA && rr.rdata.size() == 16) {
             std::array<std::uint8_t, 16> ip{};
             std::copy(rr.rdata.begin(), rr.rdata.end(), ip.begin());
@@ -141,7 +143,9 @@ void BootstrapResolver::resolve(std::vector<HostPort> entries, Callback cb) {
             s.socket = std::make_unique<uv::UdpSocket>(s.loop);
             SocketAddress any{s.upstream.ip.is_v6() ? IpAddress::v6({}) : IpAddress{}, 0};
             auto bound = s.socket->bind(any);
-            if (bound) bound = s.socket->start_recv([st = &s](ByteView d, const SocketAddress& from) { st->on_datagram(d, from); });
+            if (bound)
+                bound = s.socket->start_recv(
+                    [st = &s](ByteView d, const SocketAddress& from) { st->on_datagram(d, from); });
             if (!bound) {
                 s.errors.push_back("bootstrap DNS socket: " + bound.error().message);
                 s.socket.reset();

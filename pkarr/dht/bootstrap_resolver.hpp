@@ -22,14 +22,14 @@ Bytes build_address_query(std::uint16_t id, std::string_view host, std::uint16_t
 // Addresses (A or AAAA rdata) from a response to `id`/`host`/`qtype`, with `port` attached.
 // Errors: not a response, wrong id/question, rcode != NOERROR, no address records.
 Result<std::vector<SocketAddress>> parse_address_response(ByteView wire, std::uint16_t id,
-                                                              std::string_view host, std::uint16_t qtype,
-                                                              std::uint16_t port);
+                                                          std::string_view host, std::uint16_t qtype,
+                                                          std::uint16_t port);
 
 class BootstrapResolver {
 public:
     struct Outcome {
         std::vector<SocketAddress> addresses;  // in entry order, duplicates removed
-        std::vector<std::string> errors;           // one line per entry that failed
+        std::vector<std::string> errors;       // one line per entry that failed
     };
     using Callback = std::function<void(Outcome)>;
 

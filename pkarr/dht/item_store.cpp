@@ -9,7 +9,9 @@
 
 namespace pkdns::dht {
 
-NodeId MutableItem::target() const { return mutable_target(key, salt); }
+NodeId MutableItem::target() const {
+    return mutable_target(key, salt);
+}
 
 Bytes mutable_signable(ByteView salt, std::int64_t seq, ByteView value) {
     Bytes out;
@@ -44,10 +46,13 @@ bool verify_mutable_item(const MutableItem& item) {
 
 Result<void> validate_mutable_item(const MutableItem& item, const NodeId& expected_target) {
     if (item.value.size() > krpc::max_value_size)
-        return make_error("value is " + std::to_string(item.value.size()) + " bytes (max 1000)", krpc::error_value_too_big);
+        return make_error("value is " + std::to_string(item.value.size()) + " bytes (max 1000)",
+                          krpc::error_value_too_big);
     if (item.salt.size() > krpc::max_salt_size)
-        return make_error("salt is " + std::to_string(item.salt.size()) + " bytes (max 64)", krpc::error_salt_too_big);
-    if (item.target() != expected_target) return make_error("target is not sha1(k + salt)", krpc::error_protocol);
+        return make_error("salt is " + std::to_string(item.salt.size()) + " bytes (max 64)",
+                          krpc::error_salt_too_big);
+    if (item.target() != expected_target)
+        return make_error("target is not sha1(k + salt)", krpc::error_protocol);
     if (!verify_mutable_item(item)) return make_error("invalid signature", krpc::error_bad_signature);
     return {};
 }
@@ -82,15 +87,18 @@ const T* ItemStore::lookup(const Table<T>& table, const NodeId& target, TimePoin
     return &it->second.item;
 }
 
-Result<void> ItemStore::put_mutable(const MutableItem& item, const NodeId& target, std::optional<std::int64_t> cas,
-                                    TimePoint now) {
+Result<void> ItemStore::put_mutable(const MutableItem& item, const NodeId& target,
+                                    std::optional<std::int64_t> cas, TimePoint now) {
     if (item.value.size() > config_.max_value)
         return make_error("Message (v field) too big.", krpc::error_value_too_big);
-    if (item.salt.size() > config_.max_salt) return make_error("salt (salt field) too big.", krpc::error_salt_too_big);
+    if (item.salt.size() > config_.max_salt)
+        return make_error("salt (salt field) too big.", krpc::error_salt_too_big);
     if (item.target() != target) return make_error("target is not sha1(k + salt)", krpc::error_protocol);
     if (const MutableItem* stored = lookup(mutable_, target, now)) {
-        if (cas && *cas != stored->seq) return make_error("CAS mismatched, re-read value and try again.", krpc::error_cas_mismatch);
-        if (item.seq < stored->seq) return make_error("Sequence number less than current.", krpc::error_seq_too_low);
+        if (cas && *cas != stored->seq)
+            return make_error("CAS mismatched, re-read value and try again.", krpc::error_cas_mismatch);
+        if (item.seq < stored->seq)
+            return make_error("Sequence number less than current.", krpc::error_seq_too_low);
     }
     if (!verify_mutable_item(item)) return make_error("Invalid signature", krpc::error_bad_signature);
     store(mutable_, target, item, now);
@@ -98,7 +106,8 @@ Result<void> ItemStore::put_mutable(const MutableItem& item, const NodeId& targe
 }
 
 Result<void> ItemStore::put_immutable(ByteView value, const NodeId& target, TimePoint now) {
-    if (value.size() > config_.max_value) return make_error("Message (v field) too big.", krpc::error_value_too_big);
+    if (value.size() > config_.max_value)
+        return make_error("Message (v field) too big.", krpc::error_value_too_big);
     if (immutable_target(value) != target) return make_error("target is not sha1(v)", krpc::error_protocol);
     store(immutable_, target, Bytes(value.begin(), value.end()), now);
     return {};

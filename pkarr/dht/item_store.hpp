@@ -25,9 +25,9 @@ namespace pkdns::dht {
 
 struct MutableItem {
     krpc::PublicKeyBytes key{};
-    Bytes salt;                       // empty = no salt (PKARR)
+    Bytes salt;  // empty = no salt (PKARR)
     std::int64_t seq = 0;
-    Bytes value;                      // raw bytes of v
+    Bytes value;  // raw bytes of v
     krpc::SignatureBytes signature{};
 
     NodeId target() const;
@@ -49,7 +49,7 @@ Result<void> validate_mutable_item(const MutableItem& item, const NodeId& expect
 bool more_recent(const MutableItem& a, const MutableItem& b);
 
 struct ItemStoreConfig {
-    std::size_t max_items = 1000;                  // per kind (mutable, immutable)
+    std::size_t max_items = 1000;  // per kind (mutable, immutable)
     Duration ttl = std::chrono::hours(2);
     std::size_t max_value = krpc::max_value_size;  // 205 above this
     std::size_t max_salt = krpc::max_salt_size;    // 207 above this

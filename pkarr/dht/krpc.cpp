@@ -15,8 +15,8 @@ namespace {
 
 Result<std::vector<NodeInfo>> decode_compact_nodes(ByteView bytes, std::size_t entry, const char* what) {
     if (bytes.size() % entry != 0)
-        return pkdns::make_error(std::string(what) + " length " + std::to_string(bytes.size()) + " is not a multiple of " +
-                          std::to_string(entry));
+        return pkdns::make_error(std::string(what) + " length " + std::to_string(bytes.size()) +
+                                 " is not a multiple of " + std::to_string(entry));
     std::vector<NodeInfo> out;
     out.reserve(bytes.size() / entry);
     for (std::size_t off = 0; off < bytes.size(); off += entry) {
@@ -47,17 +47,27 @@ Result<std::vector<NodeInfo>> decode_nodes(ByteView bytes) {
 Result<std::vector<NodeInfo>> decode_nodes6(ByteView bytes) {
     return decode_compact_nodes(bytes, compact_node_v6_size, "nodes6");
 }
-Bytes encode_nodes(std::span<const NodeInfo> nodes) { return encode_compact_nodes(nodes, false); }
-Bytes encode_nodes6(std::span<const NodeInfo> nodes) { return encode_compact_nodes(nodes, true); }
+Bytes encode_nodes(std::span<const NodeInfo> nodes) {
+    return encode_compact_nodes(nodes, false);
+}
+Bytes encode_nodes6(std::span<const NodeInfo> nodes) {
+    return encode_compact_nodes(nodes, true);
+}
 
 std::string_view method_name(Method m) {
     switch (m) {
-        case Method::ping: return "ping";
-        case Method::find_node: return "find_node";
-        case Method::get_peers: return "get_peers";
-        case Method::announce_peer: return "announce_peer";
-        case Method::get: return "get";
-        case Method::put: return "put";
+        case Method::ping:
+            return "ping";
+        case Method::find_node:
+            return "find_node";
+        case Method::get_peers:
+            return "get_peers";
+        case Method::announce_peer:
+            return "announce_peer";
+        case Method::get:
+            return "get";
+        case Method::put:
+            return "put";
     }
     return "?";
 }
@@ -65,7 +75,8 @@ std::string_view method_name(Method m) {
 namespace {
 
 std::optional<Method> method_from(std::string_view s) {
-    for (Method m : {Method::ping, Method::find_node, Method::get_peers, Method::announce_peer, Method::get, Method::put})
+    for (Method m : {Method::ping, Method::find_node, Method::get_peers, Method::announce_peer, Method::get,
+                     Method::put})
         if (method_name(m) == s) return m;
     return std::nullopt;
 }
@@ -138,9 +149,14 @@ Result<Query> decode_query(Method method, const Dict& a) {
     q.method = method;
     q.id = f.require(f.id("id"), "id");
     switch (method) {
-        case Method::ping: break;
-        case Method::find_node: q.target = f.require(f.id("target"), "target"); break;
-        case Method::get_peers: q.info_hash = f.require(f.id("info_hash"), "info_hash"); break;
+        case Method::ping:
+            break;
+        case Method::find_node:
+            q.target = f.require(f.id("target"), "target");
+            break;
+        case Method::get_peers:
+            q.info_hash = f.require(f.id("info_hash"), "info_hash");
+            break;
         case Method::announce_peer: {
             q.info_hash = f.require(f.id("info_hash"), "info_hash");
             q.token = f.require(f.string("token"), "token");
@@ -148,7 +164,8 @@ Result<Query> decode_query(Method method, const Dict& a) {
             q.implied_port = implied.value_or(0) != 0;
             auto port = f.integer("port");
             if (port) {
-                if (*port < 0 || *port > 65535) return pkdns::make_error("announce_peer port out of range", error_protocol);
+                if (*port < 0 || *port > 65535)
+                    return pkdns::make_error("announce_peer port out of range", error_protocol);
                 q.port = static_cast<std::uint16_t>(*port);
             } else if (!q.implied_port && f.ok()) {
                 return pkdns::make_error("announce_peer is missing 'port'", error_protocol);
@@ -234,7 +251,8 @@ std::optional<Bytes> transaction_id(ByteView datagram) {
     auto v = bencode::decode(datagram, limits);
     if (!v) return std::nullopt;
     const Value* t = v->find("t");
-    if (t == nullptr || !t->is_string() || t->as_string().empty() || t->as_string().size() > max_transaction_id)
+    if (t == nullptr || !t->is_string() || t->as_string().empty() ||
+        t->as_string().size() > max_transaction_id)
         return std::nullopt;
     return t->as_string();
 }
@@ -255,7 +273,8 @@ Result<Message> decode(ByteView datagram) {
     if (!y) return pkdns::make_error("message is missing 'y'");
     m.t = std::move(*t);
 
-    if (const Value* version = top.get("v"); version != nullptr && version->is_string() && version->as_string().size() == 4) {
+    if (const Value* version = top.get("v");
+        version != nullptr && version->is_string() && version->as_string().size() == 4) {
         Version ver{};
         std::memcpy(ver.data(), version->as_string().data(), 4);
         m.version = ver;
@@ -276,9 +295,12 @@ Result<Message> decode(ByteView datagram) {
             auto q = top.string("q", 1, 32);
             if (!q) return pkdns::make_error(top.ok() ? "query is missing 'q'" : top.error(), error_protocol);
             auto method = method_from(as_chars(*q));
-            if (!method) return pkdns::make_error("unknown method '" + std::string(as_chars(*q)) + "'", error_method_unknown);
+            if (!method)
+                return pkdns::make_error("unknown method '" + std::string(as_chars(*q)) + "'",
+                                         error_method_unknown);
             const Value* a = top.get("a");
-            if (a == nullptr || !a->is_dict()) return pkdns::make_error("query is missing the 'a' dictionary", error_protocol);
+            if (a == nullptr || !a->is_dict())
+                return pkdns::make_error("query is missing the 'a' dictionary", error_protocol);
             auto query = decode_query(*method, a->as_dict());
             if (!query) return query.error();
             m.body = std::move(query).value();
@@ -286,7 +308,8 @@ Result<Message> decode(ByteView datagram) {
         }
         case 'r': {
             const Value* r = top.get("r");
-            if (r == nullptr || !r->is_dict()) return pkdns::make_error("response is missing the 'r' dictionary");
+            if (r == nullptr || !r->is_dict())
+                return pkdns::make_error("response is missing the 'r' dictionary");
             auto resp = decode_response(r->as_dict());
             if (!resp) return resp.error();
             m.body = std::move(resp).value();
@@ -300,13 +323,16 @@ Result<Message> decode(ByteView datagram) {
             m.body = std::move(err).value();
             return m;
         }
-        default: return pkdns::make_error("message 'y' must be q, r or e");
+        default:
+            return pkdns::make_error("message 'y' must be q, r or e");
     }
 }
 
 namespace {
 
-void put_str(Dict& d, const char* key, ByteView bytes) { d[key] = Value(bytes); }
+void put_str(Dict& d, const char* key, ByteView bytes) {
+    d[key] = Value(bytes);
+}
 template <std::size_t N>
 void put_str(Dict& d, const char* key, const std::array<std::uint8_t, N>& bytes) {
     d[key] = Value(ByteView(bytes.data(), N));

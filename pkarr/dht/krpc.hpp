@@ -36,7 +36,7 @@ namespace pkdns::dht::krpc {
 // Error codes (BEP5/BEP44, mainline-dht.md A.3).
 inline constexpr int error_generic = 201;
 inline constexpr int error_server = 202;
-inline constexpr int error_protocol = 203;   // malformed, bad token, target mismatch
+inline constexpr int error_protocol = 203;  // malformed, bad token, target mismatch
 inline constexpr int error_method_unknown = 204;
 inline constexpr int error_value_too_big = 205;
 inline constexpr int error_bad_signature = 206;
@@ -74,19 +74,19 @@ std::string_view method_name(Method m);
 
 struct Query {
     Method method = Method::ping;
-    NodeId id;                              // sender's id (every query)
-    std::optional<NodeId> target;           // find_node, get; optional in put (mainline sends it)
-    std::optional<NodeId> info_hash;        // get_peers, announce_peer
-    std::optional<std::uint16_t> port;      // announce_peer
-    bool implied_port = false;              // announce_peer: use the UDP source port
-    std::optional<Bytes> token;             // announce_peer, put
+    NodeId id;                          // sender's id (every query)
+    std::optional<NodeId> target;       // find_node, get; optional in put (mainline sends it)
+    std::optional<NodeId> info_hash;    // get_peers, announce_peer
+    std::optional<std::uint16_t> port;  // announce_peer
+    bool implied_port = false;          // announce_peer: use the UDP source port
+    std::optional<Bytes> token;         // announce_peer, put
     // BEP44 (get: optional seq; put: v, and k/sig/seq/cas/salt for mutable items).
     std::optional<std::int64_t> seq;
     std::optional<std::int64_t> cas;
     std::optional<PublicKeyBytes> k;
     std::optional<SignatureBytes> sig;
     std::optional<Bytes> salt;
-    std::optional<Bytes> v;                 // raw bytes of the bencoded string
+    std::optional<Bytes> v;  // raw bytes of the bencoded string
     friend bool operator==(const Query&, const Query&) = default;
 };
 
@@ -95,7 +95,7 @@ struct Response {
     std::optional<std::vector<NodeInfo>> nodes;   // IPv4 compact list
     std::optional<std::vector<NodeInfo>> nodes6;  // parsed safely, rarely sent
     std::optional<Bytes> token;
-    std::optional<std::vector<Address>> values;   // get_peers peers
+    std::optional<std::vector<Address>> values;  // get_peers peers
     // BEP44 get: v (+ k, sig, seq for mutable); seq alone = "no more recent value".
     std::optional<Bytes> v;
     std::optional<PublicKeyBytes> k;
@@ -111,11 +111,11 @@ struct ErrorReply {
 };
 
 struct Message {
-    Bytes t;                                    // transaction id, echoed byte for byte
+    Bytes t;  // transaction id, echoed byte for byte
     std::variant<Query, Response, ErrorReply> body;
-    std::optional<Version> version;             // top-level `v`
-    std::optional<Address> ip;                  // BEP42: requester's address as the responder sees it
-    bool read_only = false;                     // BEP43 `ro`; encoded only when true
+    std::optional<Version> version;  // top-level `v`
+    std::optional<Address> ip;       // BEP42: requester's address as the responder sees it
+    bool read_only = false;          // BEP43 `ro`; encoded only when true
 
     bool is_query() const { return body.index() == 0; }
     bool is_response() const { return body.index() == 1; }

@@ -16,7 +16,8 @@ Lookup Lookup::find_node(const NodeId& self, const NodeId& target, std::span<con
     Lookup l(self, target, LookupKind::find_node, config);
     for (const Address& a : bootstrap) {
         if (a.port() == 0 || a.is_unspecified()) continue;
-        bool dup = std::any_of(l.bootstrap_.begin(), l.bootstrap_.end(), [&](const Candidate& c) { return c.address == a; });
+        bool dup = std::any_of(l.bootstrap_.begin(), l.bootstrap_.end(),
+                               [&](const Candidate& c) { return c.address == a; });
         if (!dup && l.bootstrap_.size() < l.config_.max_candidates) {
             Candidate c;
             c.address = a;
@@ -48,8 +49,9 @@ void Lookup::add_candidate(const NodeInfo& node) {
     if (std::any_of(candidates_.begin(), candidates_.end(), same)) return;
     if (std::any_of(bootstrap_.begin(), bootstrap_.end(), same)) return;
 
-    auto pos = std::upper_bound(candidates_.begin(), candidates_.end(), node.id,
-                                [&](const NodeId& id, const Candidate& c) { return closer_to(target_, id, *c.id); });
+    auto pos =
+        std::upper_bound(candidates_.begin(), candidates_.end(), node.id,
+                         [&](const NodeId& id, const Candidate& c) { return closer_to(target_, id, *c.id); });
     if (candidates_.size() >= config_.max_candidates) {
         // Full: drop the farthest candidate that has no request in flight, if the new one is closer.
         auto victim = candidates_.end();
@@ -62,8 +64,9 @@ void Lookup::add_candidate(const NodeInfo& node) {
         }
         if (victim == candidates_.end() || pos > victim) return;
         candidates_.erase(victim);
-        pos = std::upper_bound(candidates_.begin(), candidates_.end(), node.id,
-                               [&](const NodeId& id, const Candidate& c) { return closer_to(target_, id, *c.id); });
+        pos = std::upper_bound(
+            candidates_.begin(), candidates_.end(), node.id,
+            [&](const NodeId& id, const Candidate& c) { return closer_to(target_, id, *c.id); });
     }
     Candidate c;
     c.id = node.id;
@@ -96,7 +99,9 @@ bool Lookup::converged() const {
     return true;
 }
 
-bool Lookup::done() const { return in_flight_ == 0 && (converged() || stats_.queried >= config_.max_queries); }
+bool Lookup::done() const {
+    return in_flight_ == 0 && (converged() || stats_.queried >= config_.max_queries);
+}
 
 std::vector<Lookup::Request> Lookup::next_requests(TimePoint now) {
     for (auto* list : {&bootstrap_, &candidates_}) {
@@ -209,7 +214,8 @@ std::vector<NodeInfo> Lookup::closest_nodes(std::size_t n) const {
     for (const auto* list : {&bootstrap_, &candidates_})
         for (const Candidate& c : *list)
             if (c.state == State::answered && c.id) out.push_back(NodeInfo{*c.id, c.address});
-    std::sort(out.begin(), out.end(), [&](const NodeInfo& a, const NodeInfo& b) { return closer_to(target_, a.id, b.id); });
+    std::sort(out.begin(), out.end(),
+              [&](const NodeInfo& a, const NodeInfo& b) { return closer_to(target_, a.id, b.id); });
     if (out.size() > n) out.resize(n);
     return out;
 }
@@ -220,13 +226,15 @@ std::vector<Responder> Lookup::closest_responders(std::size_t n) const {
         for (const Candidate& c : *list)
             if (c.state == State::answered && c.id && !c.token.empty())
                 out.push_back(Responder{NodeInfo{*c.id, c.address}, c.token, c.answered_at});
-    std::sort(out.begin(), out.end(),
-              [&](const Responder& a, const Responder& b) { return closer_to(target_, a.node.id, b.node.id); });
+    std::sort(out.begin(), out.end(), [&](const Responder& a, const Responder& b) {
+        return closer_to(target_, a.node.id, b.node.id);
+    });
     if (out.size() > n) out.resize(n);
     return out;
 }
 
-krpc::Query make_put_query(const NodeId& self, const MutableItem& item, Bytes token, std::optional<std::int64_t> cas) {
+krpc::Query make_put_query(const NodeId& self, const MutableItem& item, Bytes token,
+                           std::optional<std::int64_t> cas) {
     krpc::Query q;
     q.method = krpc::Method::put;
     q.id = self;
@@ -241,7 +249,9 @@ krpc::Query make_put_query(const NodeId& self, const MutableItem& item, Bytes to
     return q;
 }
 
-void PutTally::on_error(std::int64_t code) { ++errors_[code]; }
+void PutTally::on_error(std::int64_t code) {
+    ++errors_[code];
+}
 
 Result<std::size_t> PutTally::outcome() const {
     auto count = [&](std::int64_t code) {
@@ -260,7 +270,8 @@ Result<std::size_t> PutTally::outcome() const {
     auto most = std::max_element(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
         return a.second != b.second ? a.second < b.second : a.first > b.first;
     });
-    return make_error("put rejected with error " + std::to_string(most->first), static_cast<int>(most->first));
+    return make_error("put rejected with error " + std::to_string(most->first),
+                      static_cast<int>(most->first));
 }
 
 }  // namespace pkdns::dht

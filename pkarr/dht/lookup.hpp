@@ -41,10 +41,10 @@ enum class LookupKind : std::uint8_t {
 };
 
 struct LookupConfig {
-    std::size_t k = 20;                  // result size / convergence set
-    std::size_t alpha = 16;              // max requests in flight
-    std::size_t max_candidates = 200;    // bounded candidate list
-    std::size_t max_queries = 300;       // total requests sent, hard cap
+    std::size_t k = 20;                // result size / convergence set
+    std::size_t alpha = 16;            // max requests in flight
+    std::size_t max_candidates = 200;  // bounded candidate list
+    std::size_t max_queries = 300;     // total requests sent, hard cap
     Duration request_timeout = std::chrono::seconds(2);
 };
 
@@ -52,16 +52,16 @@ struct LookupStats {
     std::size_t queried = 0;
     std::size_t responded = 0;
     std::size_t timeouts = 0;
-    std::size_t errors = 0;             // KRPC error replies
-    std::size_t values = 0;             // valid items received (duplicates counted)
-    std::size_t no_more_recent = 0;     // seq-only answers
-    std::size_t no_values = 0;          // token/nodes only
-    std::size_t invalid = 0;            // bad items, ro=1, wrong message shapes
+    std::size_t errors = 0;          // KRPC error replies
+    std::size_t values = 0;          // valid items received (duplicates counted)
+    std::size_t no_more_recent = 0;  // seq-only answers
+    std::size_t no_values = 0;       // token/nodes only
+    std::size_t invalid = 0;         // bad items, ro=1, wrong message shapes
 };
 
 // A node that answered, with the write token it gave (empty for find_node).
 struct Responder {
-    NodeInfo node;                      // id from the response's r.id
+    NodeInfo node;  // id from the response's r.id
     Bytes token;
     TimePoint at{};
 };
@@ -111,7 +111,7 @@ public:
 private:
     enum class State : std::uint8_t { fresh, in_flight, answered, failed };
     struct Candidate {
-        std::optional<NodeId> id;   // none for bootstrap addresses until they answer
+        std::optional<NodeId> id;  // none for bootstrap addresses until they answer
         Address address;
         State state = State::fresh;
         TimePoint sent{};
@@ -132,8 +132,8 @@ private:
     std::optional<krpc::PublicKeyBytes> key_;
     Bytes salt_;
     std::optional<std::int64_t> seq_;
-    std::vector<Candidate> bootstrap_;  // addresses without ids
-    std::vector<Candidate> candidates_; // sorted by distance to target
+    std::vector<Candidate> bootstrap_;   // addresses without ids
+    std::vector<Candidate> candidates_;  // sorted by distance to target
     std::size_t in_flight_ = 0;
     LookupStats stats_;
     std::optional<MutableItem> best_;

@@ -48,7 +48,9 @@ SocketAddress to_socket(const Address& a) {
     return SocketAddress{IpAddress::v6(b), a.port()};
 }
 
-Error cancelled() { return make_error("DHT node closed before the operation finished"); }
+Error cancelled() {
+    return make_error("DHT node closed before the operation finished");
+}
 
 }  // namespace
 
@@ -81,8 +83,8 @@ struct DhtNode::Impl {
         PutTally tally;
         std::size_t outstanding = 0;
         std::unordered_set<NodeId, NodeIdHash> same_item;  // answered get with exactly our item
-        bool discovering = false;     // put: the find_node phase before the get
-        bool put_get_phase = false;   // put: the get phase (tokens, items already stored)
+        bool discovering = false;                          // put: the find_node phase before the get
+        bool put_get_phase = false;  // put: the get phase (tokens, items already stored)
         // ping
         Address ping_to;
         // callbacks (exactly one of the completion callbacks is set)
@@ -136,8 +138,7 @@ struct DhtNode::Impl {
     bool flushing = false;
     std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-    Impl(uv::Loop& l, DhtNodeConfig c, const NodeId& id)
-        : loop(l), config(std::move(c)), table(id) {
+    Impl(uv::Loop& l, DhtNodeConfig c, const NodeId& id) : loop(l), config(std::move(c)), table(id) {
         if (config.server_mode) {
             ServerConfig sc;
             sc.rate = config.rate;
@@ -231,8 +232,10 @@ struct DhtNode::Impl {
         std::vector<HostPort> names;
         for (const auto& hp : config.bootstrap) {
             auto ip = IpAddress::parse(hp.host);
-            if (ip) bootstrap_addrs.push_back(to_dht(SocketAddress{ip.value(), hp.port}));
-            else names.push_back(hp);
+            if (ip)
+                bootstrap_addrs.push_back(to_dht(SocketAddress{ip.value(), hp.port}));
+            else
+                names.push_back(hp);
         }
         if (names.empty()) {
             bootstrap_state = BootstrapState::resolved;
@@ -297,7 +300,8 @@ struct DhtNode::Impl {
         step(id);
     }
 
-    void start_get_lookup(std::uint64_t id, const std::vector<NodeInfo>& initial, const std::vector<Address>& boot) {
+    void start_get_lookup(std::uint64_t id, const std::vector<NodeInfo>& initial,
+                          const std::vector<Address>& boot) {
         Op& op = ops.at(id);
         op.lookup.emplace(
             Lookup::get_mutable(table.self(), op.key, op.salt, op.seq, initial, boot, lookup_config()));
@@ -328,7 +332,8 @@ struct DhtNode::Impl {
             auto requests = op.lookup->next_requests(now);
             std::vector<Address> failed;
             for (auto& r : requests)
-                if (!send_query(std::move(r.query), r.to, id, Purpose::lookup, r.expected_id)) failed.push_back(r.to);
+                if (!send_query(std::move(r.query), r.to, id, Purpose::lookup, r.expected_id))
+                    failed.push_back(r.to);
             if (failed.empty()) {
                 if (op.lookup->done()) {
                     finish_lookup(id);
@@ -341,14 +346,16 @@ struct DhtNode::Impl {
 
     void deliver_items(Op& op) {
         if (op.items.empty() || !op.item_cb) return;
-        for (auto& [item, from] : op.items) post([cb = op.item_cb, item = std::move(item), from] { cb(item, from); });
+        for (auto& [item, from] : op.items)
+            post([cb = op.item_cb, item = std::move(item), from] { cb(item, from); });
         op.items.clear();
     }
 
     void remember(const Op& op) {
         if (cache.size() >= max_cached_targets && cache.find(op.target) == cache.end()) {
-            auto oldest = std::min_element(cache.begin(), cache.end(),
-                                           [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+            auto oldest = std::min_element(cache.begin(), cache.end(), [](const auto& a, const auto& b) {
+                return a.second.at < b.second.at;
+            });
             cache.erase(oldest);
         }
         CacheEntry& e = cache[op.target];
@@ -363,52 +370,52 @@ struct DhtNode::Impl {
         Op& op = it->second;
         deliver_items(op);
         switch (op.kind) {
-        case OpKind::find_node: {
-            post([cb = std::move(op.find_cb), nodes = op.lookup->closest_nodes(20)] { cb(nodes); });
-            ops.erase(it);
-            break;
-        }
-        case OpKind::bootstrap:
-        case OpKind::refresh: {
-            if (op.ready_cb) {
-                Result<std::size_t> r = table.size();
-                if (table.empty()) {
-                    std::string why = bootstrap_addrs.empty() ? "no bootstrap node could be resolved"
-                                                              : "no bootstrap node answered";
-                    for (const auto& e : bootstrap_errors) why += "; " + e;
-                    r = make_error(why);
-                }
-                post([cb = std::move(op.ready_cb), r] { cb(r); });
-            }
-            ops.erase(it);
-            break;
-        }
-        case OpKind::get: {
-            remember(op);
-            GetOutcome out{op.lookup->best_item(), op.lookup->stats(), op.lookup->closest_responders(20)};
-            post([cb = std::move(op.get_cb), out = std::move(out)] { cb(out); });
-            ops.erase(it);
-            break;
-        }
-        case OpKind::put: {
-            if (op.discovering) {
-                auto nodes = op.lookup->closest_nodes(20);
-                for (const auto& n : table.closest(op.target, 20))
-                    if (std::find(nodes.begin(), nodes.end(), n) == nodes.end()) nodes.push_back(n);
-                op.lookup.reset();
-                start_get_lookup_phase(id, nodes);
+            case OpKind::find_node: {
+                post([cb = std::move(op.find_cb), nodes = op.lookup->closest_nodes(20)] { cb(nodes); });
+                ops.erase(it);
                 break;
             }
-            remember(op);
-            for (const auto& [node, s] : op.seen)
-                if (s.first == op.item->seq && s.second == op.item->signature) op.same_item.insert(node);
-            auto responders = op.lookup->closest_responders(config.put_nodes);
-            op.lookup.reset();
-            start_store(id, responders);
-            break;
-        }
-        default:
-            ops.erase(it);
+            case OpKind::bootstrap:
+            case OpKind::refresh: {
+                if (op.ready_cb) {
+                    Result<std::size_t> r = table.size();
+                    if (table.empty()) {
+                        std::string why = bootstrap_addrs.empty() ? "no bootstrap node could be resolved"
+                                                                  : "no bootstrap node answered";
+                        for (const auto& e : bootstrap_errors) why += "; " + e;
+                        r = make_error(why);
+                    }
+                    post([cb = std::move(op.ready_cb), r] { cb(r); });
+                }
+                ops.erase(it);
+                break;
+            }
+            case OpKind::get: {
+                remember(op);
+                GetOutcome out{op.lookup->best_item(), op.lookup->stats(), op.lookup->closest_responders(20)};
+                post([cb = std::move(op.get_cb), out = std::move(out)] { cb(out); });
+                ops.erase(it);
+                break;
+            }
+            case OpKind::put: {
+                if (op.discovering) {
+                    auto nodes = op.lookup->closest_nodes(20);
+                    for (const auto& n : table.closest(op.target, 20))
+                        if (std::find(nodes.begin(), nodes.end(), n) == nodes.end()) nodes.push_back(n);
+                    op.lookup.reset();
+                    start_get_lookup_phase(id, nodes);
+                    break;
+                }
+                remember(op);
+                for (const auto& [node, s] : op.seen)
+                    if (s.first == op.item->seq && s.second == op.item->signature) op.same_item.insert(node);
+                auto responders = op.lookup->closest_responders(config.put_nodes);
+                op.lookup.reset();
+                start_store(id, responders);
+                break;
+            }
+            default:
+                ops.erase(it);
         }
     }
 
@@ -461,11 +468,12 @@ struct DhtNode::Impl {
             if (r) {
                 result = PutOutcome{r.value(), op.tally.sent_count()};
             } else {
-                std::string why = r.error().code == krpc::error_seq_too_low    ? "a newer item is already stored (302)"
+                std::string why = r.error().code == krpc::error_seq_too_low
+                                      ? "a newer item is already stored (302)"
                                   : r.error().code == krpc::error_cas_mismatch ? "CAS mismatch (301)"
                                                                                : r.error().message;
-                result = make_error("no node stored the item: " + why + " (" + std::to_string(op.tally.sent_count()) +
-                                        " contacted)",
+                result = make_error("no node stored the item: " + why + " (" +
+                                        std::to_string(op.tally.sent_count()) + " contacted)",
                                     static_cast<int>(r.error().code));
             }
         }
@@ -549,33 +557,38 @@ struct DhtNode::Impl {
         if (it == ops.end()) return;
         Op& op = it->second;
         switch (tx.purpose) {
-        case Purpose::ping: {
-            Result<NodeInfo> r = make_error("");
-            if (msg.is_response()) r = NodeInfo{msg.response().id, from};
-            else r = make_error("ping answered with error " + std::to_string(msg.error().code) + ": " + msg.error().message);
-            post([cb = std::move(op.ping_cb), r] { cb(r); });
-            ops.erase(it);
-            break;
-        }
-        case Purpose::lookup:
-            if (op.lookup) {
-                op.lookup->on_response(from, msg, now);
-                step(tx.op);
+            case Purpose::ping: {
+                Result<NodeInfo> r = make_error("");
+                if (msg.is_response())
+                    r = NodeInfo{msg.response().id, from};
+                else
+                    r = make_error("ping answered with error " + std::to_string(msg.error().code) + ": " +
+                                   msg.error().message);
+                post([cb = std::move(op.ping_cb), r] { cb(r); });
+                ops.erase(it);
+                break;
             }
-            break;
-        case Purpose::store:
-            if (msg.is_response()) {
-                op.tally.on_success();
-            } else if (msg.error().code == krpc::error_seq_too_low && tx.node && op.same_item.count(*tx.node)) {
-                op.tally.on_success();  // it already holds exactly this item (bittorrent-dht answers 302)
-            } else {
-                spdlog::debug("dht: put to {} failed: {} {}", from.to_string(), msg.error().code, msg.error().message);
-                op.tally.on_error(msg.error().code);
-            }
-            if (--op.outstanding == 0) finish_put(tx.op);
-            break;
-        default:
-            break;
+            case Purpose::lookup:
+                if (op.lookup) {
+                    op.lookup->on_response(from, msg, now);
+                    step(tx.op);
+                }
+                break;
+            case Purpose::store:
+                if (msg.is_response()) {
+                    op.tally.on_success();
+                } else if (msg.error().code == krpc::error_seq_too_low && tx.node &&
+                           op.same_item.count(*tx.node)) {
+                    op.tally.on_success();  // it already holds exactly this item (bittorrent-dht answers 302)
+                } else {
+                    spdlog::debug("dht: put to {} failed: {} {}", from.to_string(), msg.error().code,
+                                  msg.error().message);
+                    op.tally.on_error(msg.error().code);
+                }
+                if (--op.outstanding == 0) finish_put(tx.op);
+                break;
+            default:
+                break;
         }
     }
 
@@ -676,28 +689,28 @@ struct DhtNode::Impl {
         closed = true;
         for (auto& [id, op] : ops) {
             switch (op.kind) {
-            case OpKind::ping:
-                post([cb = std::move(op.ping_cb)] { cb(cancelled()); });
-                break;
-            case OpKind::find_node:
-                post([cb = std::move(op.find_cb)] { cb({}); });
-                break;
-            case OpKind::bootstrap:
-            case OpKind::refresh:
-                if (op.ready_cb) post([cb = std::move(op.ready_cb)] { cb(cancelled()); });
-                break;
-            case OpKind::get: {
-                GetOutcome out;
-                if (op.lookup) {
-                    out.best = op.lookup->best_item();
-                    out.stats = op.lookup->stats();
+                case OpKind::ping:
+                    post([cb = std::move(op.ping_cb)] { cb(cancelled()); });
+                    break;
+                case OpKind::find_node:
+                    post([cb = std::move(op.find_cb)] { cb({}); });
+                    break;
+                case OpKind::bootstrap:
+                case OpKind::refresh:
+                    if (op.ready_cb) post([cb = std::move(op.ready_cb)] { cb(cancelled()); });
+                    break;
+                case OpKind::get: {
+                    GetOutcome out;
+                    if (op.lookup) {
+                        out.best = op.lookup->best_item();
+                        out.stats = op.lookup->stats();
+                    }
+                    post([cb = std::move(op.get_cb), out] { cb(out); });
+                    break;
                 }
-                post([cb = std::move(op.get_cb), out] { cb(out); });
-                break;
-            }
-            case OpKind::put:
-                post([cb = std::move(op.put_cb)] { cb(cancelled()); });
-                break;
+                case OpKind::put:
+                    post([cb = std::move(op.put_cb)] { cb(cancelled()); });
+                    break;
             }
         }
         ops.clear();
@@ -722,9 +735,12 @@ DhtNode::~DhtNode() {
 
 Result<std::unique_ptr<DhtNode>> DhtNode::create(uv::Loop& loop, DhtNodeConfig config) {
     NodeId id;
-    if (config.id) id = *config.id;
-    else if (config.public_ip) id = secure_id_for(to_dht(SocketAddress{*config.public_ip, 0}));
-    else id = NodeId::random();
+    if (config.id)
+        id = *config.id;
+    else if (config.public_ip)
+        id = secure_id_for(to_dht(SocketAddress{*config.public_ip, 0}));
+    else
+        id = NodeId::random();
     if (config.max_in_flight == 0) config.max_in_flight = 1;
     auto impl = std::make_unique<Impl>(loop, std::move(config), id);
     Impl* p = impl.get();
@@ -755,7 +771,8 @@ void DhtNode::start(ReadyCallback ready) {
         s.started = true;
         s.last_ping = Clock::now();
         s.maintenance_timer = std::make_unique<uv::Timer>(s.loop);
-        s.maintenance_timer->start(maintenance_interval_ms, maintenance_interval_ms, [p = impl_.get()] { p->maintenance(); });
+        s.maintenance_timer->start(maintenance_interval_ms, maintenance_interval_ms,
+                                   [p = impl_.get()] { p->maintenance(); });
     }
     if (s.config.bootstrap.empty()) {
         s.last_refresh = Clock::now();
@@ -765,16 +782,34 @@ void DhtNode::start(ReadyCallback ready) {
     s.refresh(std::move(ready));
 }
 
-void DhtNode::close() { impl_->close(); }
-bool DhtNode::closed() const { return impl_->closed; }
-const NodeId& DhtNode::id() const { return impl_->table.self(); }
-SocketAddress DhtNode::local_address() const { return impl_->local; }
-bool DhtNode::server_mode() const { return impl_->config.server_mode; }
-std::size_t DhtNode::routing_table_size() const { return impl_->table.size(); }
-const NodeStats& DhtNode::stats() const { return impl_->stats; }
-std::size_t DhtNode::items_stored() const { return impl_->server ? impl_->server->items().size() : 0; }
+void DhtNode::close() {
+    impl_->close();
+}
+bool DhtNode::closed() const {
+    return impl_->closed;
+}
+const NodeId& DhtNode::id() const {
+    return impl_->table.self();
+}
+SocketAddress DhtNode::local_address() const {
+    return impl_->local;
+}
+bool DhtNode::server_mode() const {
+    return impl_->config.server_mode;
+}
+std::size_t DhtNode::routing_table_size() const {
+    return impl_->table.size();
+}
+const NodeStats& DhtNode::stats() const {
+    return impl_->stats;
+}
+std::size_t DhtNode::items_stored() const {
+    return impl_->server ? impl_->server->items().size() : 0;
+}
 
-const std::vector<std::string>& DhtNode::bootstrap_errors() const { return impl_->bootstrap_errors; }
+const std::vector<std::string>& DhtNode::bootstrap_errors() const {
+    return impl_->bootstrap_errors;
+}
 
 std::vector<SocketAddress> DhtNode::bootstrap_addresses() const {
     std::vector<SocketAddress> out;
@@ -788,7 +823,9 @@ std::vector<NodeInfo> DhtNode::routing_table_nodes() const {
     return out;
 }
 
-void DhtNode::add_node(const NodeInfo& node) { impl_->table.add(node, Clock::now()); }
+void DhtNode::add_node(const NodeInfo& node) {
+    impl_->table.add(node, Clock::now());
+}
 
 void DhtNode::ping(const SocketAddress& to, PingCallback cb) {
     Impl& s = *impl_;
@@ -816,8 +853,9 @@ void DhtNode::find_node(const NodeId& target, FindNodeCallback cb) {
     s.begin(s.add_op(std::move(op)));
 }
 
-void DhtNode::get_mutable(const krpc::PublicKeyBytes& key, Bytes salt, std::optional<std::int64_t> more_recent_than,
-                          ItemCallback on_item, GetCallback done) {
+void DhtNode::get_mutable(const krpc::PublicKeyBytes& key, Bytes salt,
+                          std::optional<std::int64_t> more_recent_than, ItemCallback on_item,
+                          GetCallback done) {
     Impl& s = *impl_;
     if (s.closed || s.too_many_ops()) {
         done(GetOutcome{});

@@ -35,30 +35,30 @@ namespace pkdns::dht {
 std::vector<HostPort> default_bootstrap();
 
 struct DhtNodeConfig {
-    SocketAddress bind{IpAddress{}, 0};            // 0.0.0.0, ephemeral port
+    SocketAddress bind{IpAddress{}, 0};  // 0.0.0.0, ephemeral port
     bool server_mode = false;
-    std::vector<HostPort> bootstrap;               // empty: no bootstrap (e.g. testnet seeding)
+    std::vector<HostPort> bootstrap;                            // empty: no bootstrap (e.g. testnet seeding)
     SocketAddress dns_upstream{IpAddress::v4(1, 1, 1, 1), 53};  // only used for host names
     std::chrono::milliseconds dns_timeout{2000};
     std::chrono::milliseconds request_timeout{2000};
-    std::size_t max_in_flight = 256;               // whole node
-    std::size_t max_operations = 1024;             // concurrent get/put/find_node/ping
-    std::size_t put_nodes = 20;                    // store at this many closest token holders
-    RateLimitConfig rate;                          // server mode, per source IP
-    std::chrono::minutes refresh_interval{15};     // find_node(self)
-    std::chrono::minutes ping_interval{5};         // purge + ping idle table entries
-    std::optional<NodeId> id;                      // default: random (BEP42 once the public IP is known)
-    std::optional<IpAddress> public_ip;            // BEP42 id from the start
+    std::size_t max_in_flight = 256;            // whole node
+    std::size_t max_operations = 1024;          // concurrent get/put/find_node/ping
+    std::size_t put_nodes = 20;                 // store at this many closest token holders
+    RateLimitConfig rate;                       // server mode, per source IP
+    std::chrono::minutes refresh_interval{15};  // find_node(self)
+    std::chrono::minutes ping_interval{5};      // purge + ping idle table entries
+    std::optional<NodeId> id;                   // default: random (BEP42 once the public IP is known)
+    std::optional<IpAddress> public_ip;         // BEP42 id from the start
 };
 
 struct GetOutcome {
-    std::optional<MutableItem> best;      // most recent valid item seen
+    std::optional<MutableItem> best;  // most recent valid item seen
     LookupStats stats;
-    std::vector<Responder> responders;    // closest token holders (put candidates)
+    std::vector<Responder> responders;  // closest token holders (put candidates)
 };
 
 struct PutOutcome {
-    std::size_t stored_at = 0;            // nodes that acknowledged (incl. 302 for the same item)
+    std::size_t stored_at = 0;  // nodes that acknowledged (incl. 302 for the same item)
     std::size_t contacted = 0;
 };
 
@@ -108,8 +108,8 @@ public:
     void find_node(const NodeId& target, FindNodeCallback cb);
     // BEP44 mutable get: every valid item goes to on_item as it arrives; done gets the outcome
     // after the full lookup. target = sha1(key ‖ salt).
-    void get_mutable(const krpc::PublicKeyBytes& key, Bytes salt, std::optional<std::int64_t> more_recent_than,
-                     ItemCallback on_item, GetCallback done);
+    void get_mutable(const krpc::PublicKeyBytes& key, Bytes salt,
+                     std::optional<std::int64_t> more_recent_than, ItemCallback on_item, GetCallback done);
     // BEP44 mutable put: lookup (or fresh cached responders of an earlier get), then put to the
     // closest token holders. Error when no node stored it (code 301/302 for a CAS/seq majority).
     void put_mutable(const MutableItem& item, std::optional<std::int64_t> cas, PutCallback done);

@@ -24,14 +24,16 @@ void system_random(std::span<std::uint8_t> out) {
 }
 
 Result<NodeId> NodeId::from_bytes(ByteView bytes) {
-    if (bytes.size() != size) return make_error("node id must be 20 bytes, got " + std::to_string(bytes.size()));
+    if (bytes.size() != size)
+        return make_error("node id must be 20 bytes, got " + std::to_string(bytes.size()));
     Raw raw{};
     std::memcpy(raw.data(), bytes.data(), size);
     return NodeId(raw);
 }
 
 Result<NodeId> NodeId::from_hex(std::string_view hex) {
-    if (hex.size() != 2 * size) return make_error("node id must be 40 hex characters, got " + std::to_string(hex.size()));
+    if (hex.size() != 2 * size)
+        return make_error("node id must be 40 hex characters, got " + std::to_string(hex.size()));
     auto bytes = pkdns::from_hex(hex);
     if (!bytes) return bytes.error();
     return from_bytes(*bytes);
@@ -43,7 +45,9 @@ NodeId NodeId::random(const RandomFn& rng) {
     return NodeId(raw);
 }
 
-std::string NodeId::to_hex() const { return pkdns::to_hex(view()); }
+std::string NodeId::to_hex() const {
+    return pkdns::to_hex(view());
+}
 
 NodeId NodeId::operator^(const NodeId& other) const {
     Raw out{};
@@ -57,7 +61,9 @@ int NodeId::leading_zero_bits() const {
     return bits;
 }
 
-int NodeId::common_prefix_bits(const NodeId& other) const { return (*this ^ other).leading_zero_bits(); }
+int NodeId::common_prefix_bits(const NodeId& other) const {
+    return (*this ^ other).leading_zero_bits();
+}
 
 std::size_t NodeIdHash::operator()(const NodeId& id) const noexcept {
     // Ids are (mostly) uniformly random; 8 bytes of them are a fine hash. Attackers choosing ids
@@ -117,13 +123,17 @@ NodeId secure_id_for(const Address& addr, const RandomFn& rng) {
     return secure_id_for(addr, base.bytes()[19], base);
 }
 
-bool same_bep42_prefix(const NodeId& a, const NodeId& b) { return a.common_prefix_bits(b) >= 21; }
+bool same_bep42_prefix(const NodeId& a, const NodeId& b) {
+    return a.common_prefix_bits(b) >= 21;
+}
 
 bool matches_bep42(const NodeId& id, const Address& addr) {
     NodeId expected = secure_id_for(addr, id.bytes()[19], id);
     return same_bep42_prefix(id, expected);
 }
 
-bool is_valid_bep42(const NodeId& id, const Address& addr) { return addr.is_local() || matches_bep42(id, addr); }
+bool is_valid_bep42(const NodeId& id, const Address& addr) {
+    return addr.is_local() || matches_bep42(id, addr);
+}
 
 }  // namespace pkdns::dht

@@ -63,11 +63,15 @@ private:
 };
 
 // True when `a` is strictly closer to `target` than `b` (XOR metric).
-inline bool closer_to(const NodeId& target, const NodeId& a, const NodeId& b) { return (a ^ target) < (b ^ target); }
+inline bool closer_to(const NodeId& target, const NodeId& a, const NodeId& b) {
+    return (a ^ target) < (b ^ target);
+}
 
 // mainline's distance: 160 - common_prefix_bits (0 for the same id, 1..160 otherwise). Used as the
 // routing-table bucket index.
-inline int bucket_distance(const NodeId& self, const NodeId& other) { return NodeId::bits - self.common_prefix_bits(other); }
+inline int bucket_distance(const NodeId& self, const NodeId& other) {
+    return NodeId::bits - self.common_prefix_bits(other);
+}
 
 struct NodeIdHash {
     std::size_t operator()(const NodeId& id) const noexcept;

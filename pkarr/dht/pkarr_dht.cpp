@@ -24,7 +24,8 @@ void publish(DhtNode& node, const pkarr::SignedPacket& packet, std::optional<pka
 }
 
 void resolve(DhtNode& node, const pkarr::PublicKey& key, std::optional<pkarr::Micros> more_recent_than,
-             std::function<void(ResolveOutcome)> done, std::function<void(const pkarr::SignedPacket&)> on_packet) {
+             std::function<void(ResolveOutcome)> done,
+             std::function<void(const pkarr::SignedPacket&)> on_packet) {
     auto state = std::make_shared<ResolveOutcome>();
     std::optional<std::int64_t> seq;
     if (more_recent_than) seq = static_cast<std::int64_t>(*more_recent_than);
@@ -58,8 +59,8 @@ std::string describe_failure(const ResolveOutcome& o) {
     if (s.queried == 0) return "no DHT node to query (bootstrap failed)";
     if (s.responded == 0) return "no DHT node answered (" + counts + ")";
     if (o.invalid_packets > 0 || s.invalid > 0)
-        return "only invalid records were found (" + std::to_string(o.invalid_packets + s.invalid) + " invalid; " +
-               counts + ")";
+        return "only invalid records were found (" + std::to_string(o.invalid_packets + s.invalid) +
+               " invalid; " + counts + ")";
     return "no signed packet stored for this key (" + counts + ")";
 }
 

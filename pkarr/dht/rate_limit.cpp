@@ -22,7 +22,8 @@ bool RateLimiter::allow(const Address& from, TimePoint now) {
         // steady time never goes back, but a caller could pass an older `now`: treat as no time.
         double elapsed = std::chrono::duration<double>(now - it->second.updated).count();
         if (elapsed > 0) {
-            it->second.tokens = std::min(config_.burst, it->second.tokens + elapsed * config_.rate_per_second);
+            it->second.tokens =
+                std::min(config_.burst, it->second.tokens + elapsed * config_.rate_per_second);
             it->second.updated = now;
         }
     }

@@ -35,7 +35,8 @@ RoutingTable::AddResult RoutingTable::add(const NodeInfo& node, TimePoint now, b
     if (config_.require_bep42 && !secure) return AddResult::insecure;
 
     auto& bucket = buckets_[static_cast<std::size_t>(bucket_distance(self_, node.id))];
-    auto existing = std::find_if(bucket.begin(), bucket.end(), [&](const RoutingNode& n) { return n.info.id == node.id; });
+    auto existing = std::find_if(bucket.begin(), bucket.end(),
+                                 [&](const RoutingNode& n) { return n.info.id == node.id; });
     if (existing != bucket.end()) {
         if (existing->info.address != node.address && !secure) return AddResult::sybil;
         RoutingNode updated = *existing;
@@ -81,7 +82,8 @@ bool RoutingTable::mark_failed(const NodeId& id, TimePoint /*now*/) {
 bool RoutingTable::remove(const NodeId& id) {
     if (id == self_) return false;
     auto& bucket = buckets_[static_cast<std::size_t>(bucket_distance(self_, id))];
-    auto it = std::find_if(bucket.begin(), bucket.end(), [&](const RoutingNode& n) { return n.info.id == id; });
+    auto it =
+        std::find_if(bucket.begin(), bucket.end(), [&](const RoutingNode& n) { return n.info.id == id; });
     if (it == bucket.end()) return false;
     bucket.erase(it);
     --size_;
@@ -91,7 +93,8 @@ bool RoutingTable::remove(const NodeId& id) {
 std::size_t RoutingTable::purge(TimePoint now) {
     std::size_t removed = 0;
     for (auto& bucket : buckets_) {
-        auto end = std::remove_if(bucket.begin(), bucket.end(), [&](const RoutingNode& n) { return questionable(n, now); });
+        auto end = std::remove_if(bucket.begin(), bucket.end(),
+                                  [&](const RoutingNode& n) { return questionable(n, now); });
         removed += static_cast<std::size_t>(bucket.end() - end);
         bucket.erase(end, bucket.end());
     }
@@ -105,7 +108,8 @@ std::vector<NodeInfo> RoutingTable::closest(const NodeId& target, std::size_t n)
     for (const auto& bucket : buckets_)
         for (const RoutingNode& node : bucket) all_nodes.push_back(node.info);
     std::size_t take = std::min(n, all_nodes.size());
-    std::partial_sort(all_nodes.begin(), all_nodes.begin() + static_cast<std::ptrdiff_t>(take), all_nodes.end(),
+    std::partial_sort(all_nodes.begin(), all_nodes.begin() + static_cast<std::ptrdiff_t>(take),
+                      all_nodes.end(),
                       [&](const NodeInfo& a, const NodeInfo& b) { return closer_to(target, a.id, b.id); });
     all_nodes.resize(take);
     return all_nodes;
@@ -116,7 +120,8 @@ std::vector<NodeInfo> RoutingTable::idle_nodes(TimePoint now, Duration idle) con
     for (const auto& bucket : buckets_)
         for (const RoutingNode& node : bucket)
             if (now - node.last_seen >= idle) found.push_back(&node);
-    std::sort(found.begin(), found.end(), [](const RoutingNode* a, const RoutingNode* b) { return a->last_seen < b->last_seen; });
+    std::sort(found.begin(), found.end(),
+              [](const RoutingNode* a, const RoutingNode* b) { return a->last_seen < b->last_seen; });
     std::vector<NodeInfo> out;
     out.reserve(found.size());
     for (const RoutingNode* n : found) out.push_back(n->info);

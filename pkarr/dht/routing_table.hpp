@@ -30,16 +30,16 @@ using krpc::NodeInfo;
 struct RoutingTableConfig {
     std::size_t k = 20;
     Duration stale_after = std::chrono::minutes(15);
-    int max_failures = 3;           // a node that failed this often in a row is evictable/purged
+    int max_failures = 3;  // a node that failed this often in a row is evictable/purged
     bool require_bep42 = false;
 };
 
 struct RoutingNode {
     NodeInfo info;
     TimePoint added{};
-    TimePoint last_seen{};          // last answer from it
-    int failures = 0;               // consecutive timeouts since last answer
-    bool secure = false;            // is_valid_bep42(id, ip) at insertion
+    TimePoint last_seen{};  // last answer from it
+    int failures = 0;       // consecutive timeouts since last answer
+    bool secure = false;    // is_valid_bep42(id, ip) at insertion
 };
 
 class RoutingTable {
@@ -47,7 +47,7 @@ public:
     enum class AddResult : std::uint8_t {
         added,
         refreshed,
-        replaced,         // evicted a questionable node to make room
+        replaced,  // evicted a questionable node to make room
         bucket_full,
         self,
         read_only,

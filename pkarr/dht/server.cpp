@@ -5,7 +5,10 @@
 namespace pkdns::dht {
 
 Server::Server(const RoutingTable& table, TimePoint now, ServerConfig config, RandomFn rng)
-    : table_(table), config_(config), items_(config.items), tokens_(now, config.token_rotation, std::move(rng)),
+    : table_(table),
+      config_(config),
+      items_(config.items),
+      tokens_(now, config.token_rotation, std::move(rng)),
       limiter_(config.rate) {}
 
 krpc::Response Server::base_response() const {
@@ -53,7 +56,8 @@ std::vector<Address> Server::peers(const NodeId& info_hash, TimePoint now) const
     auto it = peers_.find(info_hash);
     if (it == peers_.end()) return out;
     // Newest first.
-    for (auto p = it->second.peers.rbegin(); p != it->second.peers.rend() && out.size() < config_.peers_per_reply; ++p)
+    for (auto p = it->second.peers.rbegin();
+         p != it->second.peers.rend() && out.size() < config_.peers_per_reply; ++p)
         if (now - p->seen < config_.peer_ttl && p->address.is_v4()) out.push_back(p->address);
     return out;
 }
@@ -83,12 +87,16 @@ std::optional<krpc::Message> Server::handle(const krpc::Message& msg, const Addr
     // decode() guarantees these; a hand-built message might not.
     bool needs_target = q.method == krpc::Method::find_node || q.method == krpc::Method::get;
     bool needs_hash = q.method == krpc::Method::get_peers || q.method == krpc::Method::announce_peer;
-    if ((needs_target && !q.target) || (needs_hash && !q.info_hash) || (q.method == krpc::Method::put && !q.v))
+    if ((needs_target && !q.target) || (needs_hash && !q.info_hash) ||
+        (q.method == krpc::Method::put && !q.v))
         return error(msg, krpc::error_protocol, "missing argument", from);
 
     switch (q.method) {
-        case krpc::Method::ping: break;
-        case krpc::Method::find_node: r.nodes = closest(*q.target); break;
+        case krpc::Method::ping:
+            break;
+        case krpc::Method::find_node:
+            r.nodes = closest(*q.target);
+            break;
         case krpc::Method::get_peers: {
             r.token = tokens_.generate(from, now);
             r.nodes = closest(*q.info_hash);

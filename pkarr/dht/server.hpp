@@ -34,9 +34,9 @@ namespace pkdns::dht {
 struct ServerConfig {
     ItemStoreConfig items;
     RateLimitConfig rate;
-    std::size_t nodes_per_reply = 20;        // mainline returns its 20 closest
-    std::size_t max_info_hashes = 2000;      // peer store bounds (oldest info-hash evicted)
-    std::size_t max_peers_per_hash = 100;    // oldest peer evicted
+    std::size_t nodes_per_reply = 20;      // mainline returns its 20 closest
+    std::size_t max_info_hashes = 2000;    // peer store bounds (oldest info-hash evicted)
+    std::size_t max_peers_per_hash = 100;  // oldest peer evicted
     std::size_t peers_per_reply = 20;
     Duration peer_ttl = std::chrono::minutes(30);
     Duration token_rotation = std::chrono::minutes(5);

@@ -30,7 +30,10 @@ dns::Packet synthetic_answer(const Request& req, ByteView data) {
         const std::size_t len = (i * 37 + data.size()) % 200;
         r.rdata.push_back(static_cast<std::uint8_t>(len));
         for (std::size_t j = 0; j < len; ++j) r.rdata.push_back(data[(i + j) % data.size()]);
-        (i % 3 == 2 ? answer.additional : i % 3 == 1 ? answer.authority : answer.answers).push_back(std::move(r));
+        (i % 3 == 2   ? answer.additional
+         : i % 3 == 1 ? answer.authority
+                      : answer.answers)
+            .push_back(std::move(r));
     }
     if (!data.empty() && (data[0] & 1)) answer.flags |= dns::flag::AA;
     return answer;

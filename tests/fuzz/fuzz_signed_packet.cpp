@@ -15,7 +15,8 @@ void exercise(const SignedPacket& sp) {
     volatile std::size_t sink = 0;
     sink = sink + sp.records().size() + sp.ttl() + sp.ttl(0, 0) + sp.expires_in(sp.last_seen() + 123'456'789);
     sink = sink + sp.relay_payload().size() + sp.signature().size() + sp.dns_bytes().size();
-    for (const char* q : {"@", ".", "*", "*.foo", "_foo", "a.b.c.", "*."}) sink = sink + sp.resource_records(q).size();
+    for (const char* q : {"@", ".", "*", "*.foo", "_foo", "a.b.c.", "*."})
+        sink = sink + sp.resource_records(q).size();
     for (const auto& r : sp.records()) sink = sink + sp.resource_records(r.name.to_string()).size();
     sink = sink + sp.fresh_resource_records("@", sp.last_seen() + 1'000'000).size();
     if (sp.more_recent_than(sp)) std::abort();
@@ -35,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const ByteView input(data, size);
 
     if (auto sp = SignedPacket::from_bytes(input, 1'000'000); sp.ok()) exercise(*sp);
-    if (auto sp = SignedPacket::from_relay_payload(keypair.public_key(), input, 1'000'000); sp.ok()) exercise(*sp);
+    if (auto sp = SignedPacket::from_relay_payload(keypair.public_key(), input, 1'000'000); sp.ok())
+        exercise(*sp);
     // Without the signature check the DNS parser and accessors see every input.
     if (auto sp = SignedPacket::from_trusted_bytes(input, 1'000'000); sp.ok()) {
         volatile std::size_t sink = 0;

@@ -14,7 +14,8 @@
 using namespace pkdns;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const auto key = pkarr::PublicKey::from_z32("8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewo").value();
+    static const auto key =
+        pkarr::PublicKey::from_z32("8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewo").value();
     static const auto apex = dns::Name::parse(key.to_z32()).value();
     std::string_view text(reinterpret_cast<const char*>(data), size);
     auto zone = pkarr::parse_zone(text, key, "fuzz");

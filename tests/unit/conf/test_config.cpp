@@ -23,7 +23,9 @@ std::string parse_err(const std::string& text) {
     return r.error().message;
 }
 
-bool has(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
+bool has(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
 
 }  // namespace
 
@@ -74,13 +76,15 @@ TEST_CASE("the embedded default config equals the built-in defaults") {
     REQUIRE(r.ok());
     CHECK(*r == Config{});
     // It documents every key: none of the sections is missing.
-    for (const char* section : {"[dns]", "[upstream]", "[dht]", "[relay]", "[cache]", "[http]", "[log]", "# [[publish]]"}) {
+    for (const char* section :
+         {"[dns]", "[upstream]", "[dht]", "[relay]", "[cache]", "[http]", "[log]", "# [[publish]]"}) {
         CHECK(has(std::string(default_config_toml()), section));
     }
 }
 
 TEST_CASE("packaging/pkdns.toml is the embedded default config") {
-    auto path = std::filesystem::path(PKDNS_TEST_DATA_DIR).parent_path().parent_path() / "packaging" / "pkdns.toml";
+    auto path =
+        std::filesystem::path(PKDNS_TEST_DATA_DIR).parent_path().parent_path() / "packaging" / "pkdns.toml";
     std::ifstream in(path);
     REQUIRE(in.good());
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -222,23 +226,32 @@ top_level_domain = ""
 
 TEST_CASE("an alias and our key for the same setting is an error naming both") {
     auto e = parse_err("[general]\nsocket = \"0.0.0.0:53\"\n\n[dns]\nlisten = [\"127.0.0.1:53\"]\n");
-    CHECK(e == "test.toml: line 5: key 'dns.listen': sets the same thing as 'general.socket' (line 2); keep one");
+    CHECK(e ==
+          "test.toml: line 5: key 'dns.listen': sets the same thing as 'general.socket' (line 2); keep one");
     CHECK(has(parse_err("[upstream]\nservers = [\"1.1.1.1:53\"]\n[general]\nforward = \"8.8.8.8:53\"\n"),
               "line 4: key 'general.forward': sets the same thing as 'upstream.servers'"));
-    CHECK(has(parse_err("[dns]\ntop_level_domain = \"a\"\n[dht]\ntop_level_domain = \"b\"\n"), "line 4: key 'dht.top_level_domain'"));
-    CHECK(has(parse_err("[dht]\nquery_rate_limit = 1\ndht_query_rate_limit = 2\n"), "line 3: key 'dht.dht_query_rate_limit'"));
+    CHECK(has(parse_err("[dns]\ntop_level_domain = \"a\"\n[dht]\ntop_level_domain = \"b\"\n"),
+              "line 4: key 'dht.top_level_domain'"));
+    CHECK(has(parse_err("[dht]\nquery_rate_limit = 1\ndht_query_rate_limit = 2\n"),
+              "line 3: key 'dht.dht_query_rate_limit'"));
     CHECK(has(parse_err("[general]\nverbose = true\n[log]\nlevel = \"warn\"\n"), "line 4: key 'log.level'"));
-    CHECK(has(parse_err("[dns]\nicann_cache_mb = 1\n[cache]\nicann_mb = 2\n"), "line 4: key 'cache.icann_mb'"));
-    CHECK(has(parse_err("[general]\ndns_over_http_socket = \"127.0.0.1:1\"\n[http]\nlisten = \"\"\n"), "line 4: key 'http.listen'"));
+    CHECK(
+        has(parse_err("[dns]\nicann_cache_mb = 1\n[cache]\nicann_mb = 2\n"), "line 4: key 'cache.icann_mb'"));
+    CHECK(has(parse_err("[general]\ndns_over_http_socket = \"127.0.0.1:1\"\n[http]\nlisten = \"\"\n"),
+              "line 4: key 'http.listen'"));
 }
 
 TEST_CASE("unknown sections and keys are rejected with their line") {
-    CHECK(parse_err("[dns]\nmin_ttl = 1\nmin_tll = 2\n") == "test.toml: line 3: key 'dns.min_tll': unknown key");
+    CHECK(parse_err("[dns]\nmin_ttl = 1\nmin_tll = 2\n") ==
+          "test.toml: line 3: key 'dns.min_tll': unknown key");
     CHECK(parse_err("\n\n[resolver]\nx = 1\n") == "test.toml: line 3: key 'resolver': unknown section");
-    CHECK(parse_err("verbose = true\n") == "test.toml: line 1: key 'verbose': unknown key (outside any section)");
+    CHECK(parse_err("verbose = true\n") ==
+          "test.toml: line 1: key 'verbose': unknown key (outside any section)");
     CHECK(has(parse_err("[general]\nmin_ttl = 1\n"), "line 2: key 'general.min_ttl': unknown key"));
-    CHECK(has(parse_err("[dht]\ndht_cache_mb = 100\n"), "line 2: key 'dht.dht_cache_mb': unknown key (Rust pkdns key"));
-    CHECK(has(parse_err("[[publish]]\nkey = \"/k\"\nzone = \"/z\"\nttl = 5\n"), "line 4: key 'publish[0].ttl': unknown key"));
+    CHECK(has(parse_err("[dht]\ndht_cache_mb = 100\n"),
+              "line 2: key 'dht.dht_cache_mb': unknown key (Rust pkdns key"));
+    CHECK(has(parse_err("[[publish]]\nkey = \"/k\"\nzone = \"/z\"\nttl = 5\n"),
+              "line 4: key 'publish[0].ttl': unknown key"));
     // The pubky.org "explore" page's invented keys.
     CHECK(has(parse_err("[rate_limit]\nrequests_per_minute = 1\n"), "key 'rate_limit': unknown section"));
     // Dotted keys land in the same section.
@@ -253,16 +266,24 @@ TEST_CASE("unknown sections and keys are rejected with their line") {
 }
 
 TEST_CASE("wrong types are rejected naming the key and line") {
-    CHECK(parse_err("[dns]\n\nmin_ttl = \"60\"\n") == "test.toml: line 3: key 'dns.min_ttl': expected an integer, got a string");
-    CHECK(has(parse_err("[dns]\nmin_ttl = 1.5\n"), "line 2: key 'dns.min_ttl': expected an integer, got a float"));
-    CHECK(has(parse_err("[dns]\ndisable_any_queries = \"yes\"\n"), "line 2: key 'dns.disable_any_queries': expected true or false"));
-    CHECK(has(parse_err("[dns]\nlisten = 53\n"), "line 2: key 'dns.listen': expected an array of strings, got an integer"));
-    CHECK(has(parse_err("[dns]\nlisten = [\"127.0.0.1:53\",\n  53]\n"), "line 3: key 'dns.listen': expected a string, got an integer"));
-    CHECK(has(parse_err("[dns]\ntop_level_domain = 1\n"), "line 2: key 'dns.top_level_domain': expected a string"));
+    CHECK(parse_err("[dns]\n\nmin_ttl = \"60\"\n") ==
+          "test.toml: line 3: key 'dns.min_ttl': expected an integer, got a string");
+    CHECK(has(parse_err("[dns]\nmin_ttl = 1.5\n"),
+              "line 2: key 'dns.min_ttl': expected an integer, got a float"));
+    CHECK(has(parse_err("[dns]\ndisable_any_queries = \"yes\"\n"),
+              "line 2: key 'dns.disable_any_queries': expected true or false"));
+    CHECK(has(parse_err("[dns]\nlisten = 53\n"),
+              "line 2: key 'dns.listen': expected an array of strings, got an integer"));
+    CHECK(has(parse_err("[dns]\nlisten = [\"127.0.0.1:53\",\n  53]\n"),
+              "line 3: key 'dns.listen': expected a string, got an integer"));
+    CHECK(has(parse_err("[dns]\ntop_level_domain = 1\n"),
+              "line 2: key 'dns.top_level_domain': expected a string"));
     CHECK(has(parse_err("dns = 5\n"), "line 1: key 'dns': expected a table"));
     CHECK(has(parse_err("[publish]\nkey = \"/k\"\n"), "key 'publish': expected [[publish]] entries"));
-    CHECK(has(parse_err("[http]\nlisten = 8053\n"), "line 2: key 'http.listen': expected a string, got an integer"));
-    CHECK(has(parse_err("[log]\nlevel = 1979-05-27\n"), "line 2: key 'log.level': expected a string, got a date"));
+    CHECK(has(parse_err("[http]\nlisten = 8053\n"),
+              "line 2: key 'http.listen': expected a string, got an integer"));
+    CHECK(has(parse_err("[log]\nlevel = 1979-05-27\n"),
+              "line 2: key 'log.level': expected a string, got a date"));
 }
 
 TEST_CASE("out-of-range and malformed values are rejected naming the key and line") {
@@ -271,35 +292,45 @@ TEST_CASE("out-of-range and malformed values are rejected naming the key and lin
         const char* expect;
     };
     const Case cases[] = {
-        {"[dns]\nlisten = [\"127.0.0.1:99999\"]\n", "line 2: key 'dns.listen': '127.0.0.1:99999': port must be a number 0-65535"},
+        {"[dns]\nlisten = [\"127.0.0.1:99999\"]\n",
+         "line 2: key 'dns.listen': '127.0.0.1:99999': port must be a number 0-65535"},
         {"[dns]\nlisten = [\"localhost:53\"]\n", "line 2: key 'dns.listen': 'localhost:53'"},
         {"[dns]\nlisten = []\n", "line 2: key 'dns.listen': needs at least one address"},
-        {"[dns]\nlisten = [\"127.0.0.1:53\", \"127.0.0.1:053\"]\n", "key 'dns.listen': '127.0.0.1:053' is listed twice"},
+        {"[dns]\nlisten = [\"127.0.0.1:53\", \"127.0.0.1:053\"]\n",
+         "key 'dns.listen': '127.0.0.1:053' is listed twice"},
         {"[dns]\nmin_ttl = -1\n", "line 2: key 'dns.min_ttl': -1 is out of range (0..2147483647)"},
         {"[dns]\nmax_ttl = 4294967296\n", "line 2: key 'dns.max_ttl': 4294967296 is out of range"},
-        {"[dns]\nmin_ttl = 100\nmax_ttl = 50\n", "line 3: key 'dns.max_ttl': min_ttl (100) is greater than max_ttl (50)"},
-        {"[dns]\nmin_ttl = 100000\n", "line 2: key 'dns.min_ttl': min_ttl (100000) is greater than max_ttl (86400)"},
+        {"[dns]\nmin_ttl = 100\nmax_ttl = 50\n",
+         "line 3: key 'dns.max_ttl': min_ttl (100) is greater than max_ttl (50)"},
+        {"[dns]\nmin_ttl = 100000\n",
+         "line 2: key 'dns.min_ttl': min_ttl (100000) is greater than max_ttl (86400)"},
         {"[dns]\nquery_rate_limit = -5\n", "line 2: key 'dns.query_rate_limit': -5 is out of range"},
         {"[dns]\nmax_recursion_depth = 256\n", "key 'dns.max_recursion_depth': 256 is out of range (0..255)"},
-        {"[dns]\ntop_level_domain = \"a.b\"\n", "line 2: key 'dns.top_level_domain': 'a.b': must be one DNS label"},
+        {"[dns]\ntop_level_domain = \"a.b\"\n",
+         "line 2: key 'dns.top_level_domain': 'a.b': must be one DNS label"},
         {"[dns]\ntop_level_domain = \"-x\"\n", "key 'dns.top_level_domain'"},
         {"[dns]\nallow = [\"10.0.0.1/8\"]\n", "line 2: key 'dns.allow': '10.0.0.1/8': host bits set"},
         {"[dns]\nallow = []\n", "line 2: key 'dns.allow': an empty list refuses every client"},
-        {"[upstream]\nservers = [\"1.1.1.1:0\"]\n", "line 2: key 'upstream.servers': '1.1.1.1:0': port 0 is not a server port"},
+        {"[upstream]\nservers = [\"1.1.1.1:0\"]\n",
+         "line 2: key 'upstream.servers': '1.1.1.1:0': port 0 is not a server port"},
         {"[upstream]\nservers = []\n", "key 'upstream.servers': needs at least one server"},
         {"[upstream]\ntimeout_ms = 0\n", "line 2: key 'upstream.timeout_ms': 0 is out of range (1..60000)"},
         {"[dht]\nport = 65536\n", "line 2: key 'dht.port': 65536 is out of range (0..65535)"},
-        {"[dht]\nbootstrap = [\"no-port.example\"]\n", "line 2: key 'dht.bootstrap': 'no-port.example': missing port"},
+        {"[dht]\nbootstrap = [\"no-port.example\"]\n",
+         "line 2: key 'dht.bootstrap': 'no-port.example': missing port"},
         {"[dht]\nbootstrap = [\"a.example:0\"]\n", "key 'dht.bootstrap': 'a.example:0': port 0"},
-        {"[relay]\nurls = [\"ftp://x\"]\n", "line 2: key 'relay.urls': 'ftp://x': expected an http:// or https:// URL"},
+        {"[relay]\nurls = [\"ftp://x\"]\n",
+         "line 2: key 'relay.urls': 'ftp://x': expected an http:// or https:// URL"},
         {"[relay]\nurls = [\"https://\"]\n", "key 'relay.urls': 'https://': URL has no host"},
         {"[relay]\nurls = [\"https://a b\"]\n", "key 'relay.urls': 'https://a b': URL contains spaces"},
         {"[cache]\nmax_packets = 0\n", "line 2: key 'cache.max_packets': 0 is out of range"},
         {"[cache]\nicann_mb = 0\n", "line 2: key 'cache.icann_mb': 0 is out of range"},
         {"[cache]\npath = \"\"\n", "line 2: key 'cache.path': must not be empty"},
         {"[http]\nlisten = \"8053\"\n", "line 2: key 'http.listen': '8053'"},
-        {"[http]\ntls_cert = \"/c.pem\"\n", "line 2: key 'http.tls_cert': tls_cert and tls_key must be set together"},
-        {"[http]\ntls_key = \"/k.pem\"\n", "line 2: key 'http.tls_key': tls_cert and tls_key must be set together"},
+        {"[http]\ntls_cert = \"/c.pem\"\n",
+         "line 2: key 'http.tls_cert': tls_cert and tls_key must be set together"},
+        {"[http]\ntls_key = \"/k.pem\"\n",
+         "line 2: key 'http.tls_key': tls_cert and tls_key must be set together"},
         {"[log]\nlevel = \"verbose\"\n", "line 2: key 'log.level': 'verbose': expected one of trace, debug"},
         {"[[publish]]\nzone = \"/z\"\n", "line 1: key 'publish[0].key': missing"},
         {"[[publish]]\nkey = \"/k\"\n", "line 1: key 'publish[0].zone': missing"},
@@ -325,8 +356,9 @@ TEST_CASE("TOML syntax errors give line and column") {
 }
 
 TEST_CASE("relative paths are resolved against the base directory") {
-    auto text = "[cache]\npath = \"state/pkdns.db\"\n[http]\ntls_cert = \"c.pem\"\ntls_key = \"/abs/k.pem\"\n"
-                "[[publish]]\nkey = \"keys/home.key\"\nzone = \"../zones/home.zone\"\n";
+    auto text =
+        "[cache]\npath = \"state/pkdns.db\"\n[http]\ntls_cert = \"c.pem\"\ntls_key = \"/abs/k.pem\"\n"
+        "[[publish]]\nkey = \"keys/home.key\"\nzone = \"../zones/home.zone\"\n";
     auto r = parse_config(text, "/etc/pkdns/pkdns.toml", "/etc/pkdns");
     REQUIRE(r.ok());
     CHECK(r->cache.path == "/etc/pkdns/state/pkdns.db");

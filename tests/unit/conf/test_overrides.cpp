@@ -54,7 +54,11 @@ TEST_CASE("bad overrides are rejected naming the flag, and the config is untouch
         cases.push_back({o, expect});
     };
     add([](Overrides& o) { o.listen = {"127.0.0.1:53", "1.2.3"}; }, "--listen: '1.2.3'");
-    add([](Overrides& o) { o.listen = {"127.0.0.1:53", "127.0.0.1:53"}; }, "--listen: '127.0.0.1:53' is given twice");
+    add(
+        [](Overrides& o) {
+            o.listen = {"127.0.0.1:53", "127.0.0.1:53"};
+        },
+        "--listen: '127.0.0.1:53' is given twice");
     add([](Overrides& o) { o.upstream = {"127.0.0.1:0"}; }, "--upstream: '127.0.0.1:0': port 0");
     add([](Overrides& o) { o.upstream = {"dns.google:53"}; }, "--upstream: 'dns.google:53'");
     add([](Overrides& o) { o.bootstrap = {"host"}; }, "--bootstrap: 'host': missing port");

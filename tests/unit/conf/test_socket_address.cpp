@@ -30,8 +30,9 @@ TEST_CASE("IpAddress parses IPv4 and IPv6 literals and prints them canonically")
 }
 
 TEST_CASE("IpAddress rejects what is not an IP literal") {
-    for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4 ", "host.example", "::g",
-                            "1:2:3:4:5:6:7:8:9", "[::1]", "fe80::1%eth0", "0000000000000000000000000000000000000000000000000000"}) {
+    for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4 ", "host.example",
+                            "::g", "1:2:3:4:5:6:7:8:9", "[::1]", "fe80::1%eth0",
+                            "0000000000000000000000000000000000000000000000000000"}) {
         INFO(bad);
         CHECK_FALSE(IpAddress::parse(bad).ok());
     }
@@ -56,9 +57,9 @@ TEST_CASE("SocketAddress parses IPv4 and bracketed IPv6 with a port") {
 }
 
 TEST_CASE("SocketAddress rejects malformed addresses with a message naming the input") {
-    for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":53", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:5x",
-                            "::1:53", "[::1]", "[::1]53", "[::1:53", "[127.0.0.1]:53", "localhost:53", "1.2.3:53",
-                            "127.0.0.1:123456", "[fe80::1%lo]:53"}) {
+    for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":53", "127.0.0.1:65536", "127.0.0.1:-1",
+                            "127.0.0.1:5x", "::1:53", "[::1]", "[::1]53", "[::1:53", "[127.0.0.1]:53",
+                            "localhost:53", "1.2.3:53", "127.0.0.1:123456", "[fe80::1%lo]:53"}) {
         INFO(bad);
         auto r = SocketAddress::parse(bad);
         REQUIRE_FALSE(r.ok());
@@ -80,7 +81,8 @@ TEST_CASE("SocketAddress converts to and from sockaddr") {
     sin.sin_family = AF_INET;
     sin.sin_port = htons(53);
     sin.sin_addr.s_addr = htonl(0x0a000001);
-    CHECK(SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&sin))->to_string() == "10.0.0.1:53");
+    CHECK(SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&sin))->to_string() ==
+          "10.0.0.1:53");
     sockaddr unix_like{};
     unix_like.sa_family = AF_UNIX;
     CHECK_FALSE(SocketAddress::from_sockaddr(&unix_like).ok());
@@ -147,8 +149,8 @@ TEST_CASE("Cidr parses prefixes and matches addresses") {
 }
 
 TEST_CASE("Cidr rejects bad prefixes") {
-    for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.1/8", "fc00::1/7", "10.0.0.0/8x",
-                            "10.0.0.0/-1", "10.0.0.0/0008", "host/8", "10.0.0.0/8/8"}) {
+    for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.1/8", "fc00::1/7",
+                            "10.0.0.0/8x", "10.0.0.0/-1", "10.0.0.0/0008", "host/8", "10.0.0.0/8/8"}) {
         INFO(bad);
         CHECK_FALSE(Cidr::parse(bad).ok());
     }

@@ -10,7 +10,9 @@ using namespace pkdns::dht;
 using bencode::Value;
 
 namespace {
-Result<Value> dec(std::string_view s) { return bencode::decode(as_bytes(s)); }
+Result<Value> dec(std::string_view s) {
+    return bencode::decode(as_bytes(s));
+}
 std::string enc(const Value& v) {
     Bytes b = bencode::encode(v);
     return std::string(b.begin(), b.end());

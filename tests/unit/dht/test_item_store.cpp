@@ -17,7 +17,8 @@ pkarr::Keypair key_from(std::uint8_t last) {
     return pkarr::Keypair::from_seed(seed);
 }
 
-MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, std::string_view value, std::string_view salt = "") {
+MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, std::string_view value,
+                      std::string_view salt = "") {
     MutableItem item;
     std::memcpy(item.key.data(), kp.public_key().bytes().data(), 32);
     item.salt = Bytes(salt.begin(), salt.end());
@@ -33,14 +34,16 @@ const TimePoint t0 = TimePoint{} + 1000h;
 
 TEST_CASE("BEP44 vectors from mainline-dht.md A.4", "[bep44]") {
     auto kp = key_from(1);
-    CHECK(to_hex(kp.public_key().view()) == "4cb5abf6ad79fbf5abbccafcc269d85cd2651ed4b885b5869f241aedf0a5ba29");
+    CHECK(to_hex(kp.public_key().view()) ==
+          "4cb5abf6ad79fbf5abbccafcc269d85cd2651ed4b885b5869f241aedf0a5ba29");
     CHECK(mutable_target(kp.public_key().view(), {}).to_hex() == "b018350572bb9d8777dedc5fc8c9a606d3e1853e");
 
     Bytes signable = mutable_signable({}, 1, as_bytes("hello from js"));
     CHECK(std::string(as_chars(signable)) == "3:seqi1e1:v13:hello from js");
     MutableItem item = sign_item(kp, 1, "hello from js");
     CHECK(to_hex(item.signature) ==
-          "0813c045188bbe9434bd975ad7e43dd8a5d74f3fadd744f7b3780fc6549e609193d973d6aafff1667f01682ac6bf253da26d25b86f10ffde7094d75392f0e404");
+          "0813c045188bbe9434bd975ad7e43dd8a5d74f3fadd744f7b3780fc6549e609193d973d6aafff1667f01682ac6bf253da2"
+          "6d25b86f10ffde7094d75392f0e404");
     CHECK(verify_mutable_item(item));
 
     Bytes salted = mutable_signable(as_bytes("foobar"), 4, as_bytes("Hello world!"));
@@ -48,7 +51,8 @@ TEST_CASE("BEP44 vectors from mainline-dht.md A.4", "[bep44]") {
     MutableItem salted_item = sign_item(kp, 4, "Hello world!", "foobar");
     CHECK(salted_item.target().to_hex() == "8ccd90daf94a82ec7f6f1f562667152f71247bda");
     CHECK(to_hex(salted_item.signature) ==
-          "22c1559a2f4b352db9f4c2525b4c0b19749f7ae806b37603e568f4229d3bcae47210207816422699e53e4936832825b85801bd03a034be8e6f78c1c538e6c90a");
+          "22c1559a2f4b352db9f4c2525b4c0b19749f7ae806b37603e568f4229d3bcae47210207816422699e53e4936832825b858"
+          "01bd03a034be8e6f78c1c538e6c90a");
     CHECK(validate_mutable_item(salted_item, salted_item.target()).ok());
 
     CHECK(immutable_target(as_bytes("Hello World!")).to_hex() == "e5f96f6f38320f0f33959cb4d3d656452117aadb");
@@ -125,13 +129,15 @@ TEST_CASE("item store put rules and error codes", "[item_store]") {
         // mainline's order: a stale seq is reported as 302 before the signature is checked.
         MutableItem stale_forged = sign_item(kp, 1, "x");
         stale_forged.signature[5] ^= 1;
-        CHECK(store.put_mutable(stale_forged, target, std::nullopt, t0).error().code == krpc::error_seq_too_low);
+        CHECK(store.put_mutable(stale_forged, target, std::nullopt, t0).error().code ==
+              krpc::error_seq_too_low);
     }
     SECTION("205 and 207 for sizes, 203 for a wrong target") {
         MutableItem big = sign_item(kp, 8, std::string(1001, 'x'));
         CHECK(store.put_mutable(big, target, std::nullopt, t0).error().code == krpc::error_value_too_big);
         MutableItem salty = sign_item(kp, 8, "x", std::string(65, 's'));
-        CHECK(store.put_mutable(salty, salty.target(), std::nullopt, t0).error().code == krpc::error_salt_too_big);
+        CHECK(store.put_mutable(salty, salty.target(), std::nullopt, t0).error().code ==
+              krpc::error_salt_too_big);
         CHECK(store.put_mutable(sign_item(kp, 9, "x"), NodeId::random(), std::nullopt, t0).error().code ==
               krpc::error_protocol);
         CHECK(store.get_mutable(target, t0)->seq == 5);
@@ -152,8 +158,11 @@ TEST_CASE("item store is bounded with oldest-first eviction", "[item_store]") {
     cfg.max_items = 3;
     ItemStore store(cfg);
     std::vector<MutableItem> items;
-    for (std::uint8_t i = 0; i < 4; ++i) items.push_back(sign_item(key_from(static_cast<std::uint8_t>(10 + i)), 1, "v"));
-    for (int i = 0; i < 3; ++i) REQUIRE(store.put_mutable(items[i], items[i].target(), std::nullopt, t0 + std::chrono::seconds(i)).ok());
+    for (std::uint8_t i = 0; i < 4; ++i)
+        items.push_back(sign_item(key_from(static_cast<std::uint8_t>(10 + i)), 1, "v"));
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(
+            store.put_mutable(items[i], items[i].target(), std::nullopt, t0 + std::chrono::seconds(i)).ok());
     // Refresh item 0, so item 1 is now the oldest.
     REQUIRE(store.put_mutable(items[0], items[0].target(), std::nullopt, t0 + 10s).ok());
     REQUIRE(store.put_mutable(items[3], items[3].target(), std::nullopt, t0 + 11s).ok());

@@ -13,7 +13,9 @@ namespace {
 const std::string id20 = "abcdefghij0123456789";
 const std::string id20b = "mnopqrstuvwxyz123456";
 
-Result<krpc::Message> dec(const std::string& s) { return krpc::decode(as_bytes(s)); }
+Result<krpc::Message> dec(const std::string& s) {
+    return krpc::decode(as_bytes(s));
+}
 std::string enc(const krpc::Message& m) {
     Bytes b = krpc::encode(m);
     return std::string(b.begin(), b.end());
@@ -51,9 +53,9 @@ TEST_CASE("KRPC decodes the BEP5 ping examples", "[krpc]") {
 TEST_CASE("KRPC decodes a mainline-style get response with ip, ro, v and 4-byte t", "[krpc]") {
     std::string k(32, 'K'), sig(64, 'S'), token = "tokn";
     std::string node = id20 + "\x7f\x00\x00\x01\x1a\xe1"s;
-    std::string msg = "d2:ip6:\x7f\x00\x00\x01\xb4\x10"s + "1:rd2:id20:" + id20b + "1:k32:" + k + "5:nodes26:" + node +
-                      "3:seqi1700000000000000e3:sig64:" + sig + "5:token4:" + token + "1:v5:hello" +
-                      "e2:roi0e1:t4:\x00\x00\x00\x07"s + "1:v4:RS\x00\x05"s + "1:y1:re";
+    std::string msg = "d2:ip6:\x7f\x00\x00\x01\xb4\x10"s + "1:rd2:id20:" + id20b + "1:k32:" + k +
+                      "5:nodes26:" + node + "3:seqi1700000000000000e3:sig64:" + sig + "5:token4:" + token +
+                      "1:v5:hello" + "e2:roi0e1:t4:\x00\x00\x00\x07"s + "1:v4:RS\x00\x05"s + "1:y1:re";
     auto m = dec(msg);
     REQUIRE(m.ok());
     CHECK(m->t.size() == 4);
@@ -89,7 +91,11 @@ TEST_CASE("KRPC query arguments are validated per method", "[krpc]") {
     REQUIRE_FALSE(short_target.ok());
     CHECK(short_target.error().code == krpc::error_protocol);
     CHECK(query("get", "3:seqi5e6:target20:" + id20b)->query().seq == 5);
-    CHECK_FALSE(query("get", "3:seq1:5" "6:target20:" + id20b).ok());
+    CHECK_FALSE(query("get",
+                      "3:seq1:5"
+                      "6:target20:" +
+                          id20b)
+                    .ok());
     auto unknown = query("vote", "");
     REQUIRE_FALSE(unknown.ok());
     CHECK(unknown.error().code == krpc::error_method_unknown);
@@ -125,19 +131,19 @@ TEST_CASE("KRPC rejects malformed envelopes", "[krpc]") {
     CHECK_FALSE(dec("").ok());
     CHECK_FALSE(dec("le").ok());
     CHECK_FALSE(dec("i1e").ok());
-    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:y1:qe").ok());                 // no t
-    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t0:1:y1:qe").ok());            // empty t
+    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:y1:qe").ok());       // no t
+    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t0:1:y1:qe").ok());  // empty t
     CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t17:" + std::string(17, 't') + "1:y1:qe").ok());
     CHECK(dec("d1:a" + ping_a + "1:q4:ping1:t16:" + std::string(16, 't') + "1:y1:qe").ok());
     CHECK(dec("d1:a" + ping_a + "1:q4:ping1:t1:x1:y1:qe").ok());
-    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:y1:ze").ok());           // bad y
+    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:y1:ze").ok());  // bad y
     CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:y2:qqe").ok());
-    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xye").ok());                 // no y
-    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping2:roi2e1:t2:xy1:y1:qe").ok());    // ro not 0/1
+    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xye").ok());               // no y
+    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping2:roi2e1:t2:xy1:y1:qe").ok());  // ro not 0/1
     CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping2:ro1:11:t2:xy1:y1:qe").ok());
-    CHECK_FALSE(dec("d1:a" + ping_a + "2:ip5:abcde1:q4:ping1:t2:xy1:y1:qe").ok()); // ip 5 bytes
-    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:y1:qe   ").ok());        // trailing
-    CHECK_FALSE(dec("d1:q4:ping1:a" + ping_a + "1:t2:xy1:y1:qe").ok());           // unsorted
+    CHECK_FALSE(dec("d1:a" + ping_a + "2:ip5:abcde1:q4:ping1:t2:xy1:y1:qe").ok());  // ip 5 bytes
+    CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:y1:qe   ").ok());          // trailing
+    CHECK_FALSE(dec("d1:q4:ping1:a" + ping_a + "1:t2:xy1:y1:qe").ok());             // unsorted
     // Top-level v of another length than 4 is ignored, not fatal.
     auto v3 = dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:v3:abc1:y1:qe");
     REQUIRE(v3.ok());
@@ -155,7 +161,8 @@ TEST_CASE("KRPC rejects malformed envelopes", "[krpc]") {
     CHECK_FALSE(dec("d1:e3:abc1:t2:xy1:y1:ee").ok());
     // Depth bomb inside a valid-looking message.
     CHECK_FALSE(dec("d1:a" + ping_a + "1:q4:ping1:t2:xy1:xl" + std::string(100, 'l') + std::string(101, 'e') +
-                    "1:y1:qe").ok());
+                    "1:y1:qe")
+                    .ok());
 }
 
 TEST_CASE("KRPC transaction id of an undecodable datagram", "[krpc]") {
@@ -226,7 +233,8 @@ TEST_CASE("KRPC messages round trip", "[krpc]") {
         q.method = method;
         q.id = NodeId::random();
         if (method == krpc::Method::find_node || method == krpc::Method::get) q.target = NodeId::random();
-        if (method == krpc::Method::get_peers || method == krpc::Method::announce_peer) q.info_hash = NodeId::random();
+        if (method == krpc::Method::get_peers || method == krpc::Method::announce_peer)
+            q.info_hash = NodeId::random();
         if (method == krpc::Method::announce_peer) {
             q.token = Bytes{'k'};
             q.port = 6881;

@@ -72,20 +72,23 @@ struct SimNet {
         std::vector<NodeInfo> all;
         for (const auto& [a, node] : nodes)
             if (node.alive && !node.override) all.push_back(node.info);
-        std::sort(all.begin(), all.end(), [&](const NodeInfo& x, const NodeInfo& y) { return closer_to(target, x.id, y.id); });
+        std::sort(all.begin(), all.end(),
+                  [&](const NodeInfo& x, const NodeInfo& y) { return closer_to(target, x.id, y.id); });
         if (all.size() > n) all.resize(n);
         return all;
     }
 
     // Sends one request; returns the decoded reply or nullopt (dead node / no reply).
-    std::optional<krpc::Message> send(const Address& from, const Address& to, const krpc::Query& q, TimePoint now) {
+    std::optional<krpc::Message> send(const Address& from, const Address& to, const krpc::Query& q,
+                                      TimePoint now) {
         auto it = nodes.find(to);
         if (it == nodes.end() || !it->second.alive) return std::nullopt;
         auto wire = krpc::encode(krpc::make_query(q, Bytes{0, 0, 0, 1}));
         auto decoded = krpc::decode(wire);
         REQUIRE(decoded.ok());
-        std::optional<krpc::Message> reply = it->second.override ? it->second.override(*decoded)
-                                                                  : it->second.server->handle(*decoded, from, now);
+        std::optional<krpc::Message> reply = it->second.override
+                                                 ? it->second.override(*decoded)
+                                                 : it->second.server->handle(*decoded, from, now);
         if (!reply) return std::nullopt;
         auto back = krpc::decode(krpc::encode(*reply));
         REQUIRE(back.ok());
@@ -146,7 +149,8 @@ TEST_CASE("lookup from a bootstrap address only, with dead nodes", "[lookup]") {
     // Kill 15 nodes (not the bootstrap node).
     int killed = 0;
     Address boot = net.nodes.begin()->first;
-    for (auto it = std::next(net.nodes.begin()); it != net.nodes.end() && killed < 15; std::advance(it, 5), ++killed)
+    for (auto it = std::next(net.nodes.begin()); it != net.nodes.end() && killed < 15;
+         std::advance(it, 5), ++killed)
         it->second.alive = false;
     NodeId target = NodeId::random(rng);
     std::vector<Address> bootstrap{boot};
@@ -160,8 +164,10 @@ TEST_CASE("lookup from a bootstrap address only, with dead nodes", "[lookup]") {
         max_in_flight = std::max(max_in_flight, lookup.in_flight());
         for (const auto& r : reqs) {
             auto reply = net.send(client_addr, r.to, r.query, now);
-            if (reply) lookup.on_response(r.to, *reply, now);
-            else lookup.on_timeout(r.to, now);  // the I/O layer's timer firing
+            if (reply)
+                lookup.on_response(r.to, *reply, now);
+            else
+                lookup.on_timeout(r.to, now);  // the I/O layer's timer firing
         }
         now += 10ms;
     }
@@ -174,7 +180,8 @@ TEST_CASE("lookup from a bootstrap address only, with dead nodes", "[lookup]") {
     CHECK(found.size() == 20);
     std::vector<NodeId> all_ids;
     for (const auto& [a, n] : net.nodes) all_ids.push_back(n.info.id);
-    std::sort(all_ids.begin(), all_ids.end(), [&](const NodeId& x, const NodeId& y) { return closer_to(target, x, y); });
+    std::sort(all_ids.begin(), all_ids.end(),
+              [&](const NodeId& x, const NodeId& y) { return closer_to(target, x, y); });
     int live_in_top = 0;
     for (std::size_t i = 0; i < 20; ++i) {
         bool alive = false;
@@ -212,10 +219,13 @@ TEST_CASE("get_mutable finds the most recent item and rejects forgeries", "[look
     PutTally tally;
     for (const auto& r : responders) {
         tally.sent();
-        auto reply = net.send(client_addr, r.node.address, make_put_query(NodeId::random(rng), v1, r.token), now);
+        auto reply =
+            net.send(client_addr, r.node.address, make_put_query(NodeId::random(rng), v1, r.token), now);
         REQUIRE(reply.has_value());
-        if (reply->is_response()) tally.on_success();
-        else tally.on_error(reply->error().code);
+        if (reply->is_response())
+            tally.on_success();
+        else
+            tally.on_error(reply->error().code);
     }
     REQUIRE(tally.outcome().ok());
     CHECK(tally.outcome().value() == 20);
@@ -290,7 +300,8 @@ TEST_CASE("lookup stays bounded against a node that floods fake candidates", "[l
     LookupConfig cfg;
     cfg.max_queries = 60;
     cfg.max_candidates = 50;
-    Lookup lookup = Lookup::find_node(NodeId::random(rng), target, std::vector<NodeInfo>{flood.info}, {}, cfg);
+    Lookup lookup =
+        Lookup::find_node(NodeId::random(rng), target, std::vector<NodeInfo>{flood.info}, {}, cfg);
     TimePoint now = t0;
     net.run(lookup, client_addr, now);
     CHECK(lookup.stats().queried <= 60);
@@ -322,7 +333,7 @@ TEST_CASE("lookup ignores unexpected, read-only and id-mismatched answers", "[lo
     CHECK_FALSE(lookup.on_response(a.address, m, t0));  // not in flight any more
     m.read_only = false;
     m.response().id = NodeId::random(rng);
-    CHECK(lookup.on_response(b.address, m, t0));        // id mismatch
+    CHECK(lookup.on_response(b.address, m, t0));  // id mismatch
     CHECK(lookup.on_response(c.address, krpc::make_error(202, "x", Bytes{1}), t0));
     CHECK(lookup.stats().invalid == 2);
     CHECK(lookup.stats().errors == 1);

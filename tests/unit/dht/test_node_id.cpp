@@ -9,8 +9,12 @@ using namespace pkdns;
 using namespace pkdns::dht;
 
 namespace {
-NodeId id_hex(std::string_view h) { return NodeId::from_hex(h).value(); }
-Address addr(std::string_view s) { return Address::parse(s).value(); }
+NodeId id_hex(std::string_view h) {
+    return NodeId::from_hex(h).value();
+}
+Address addr(std::string_view s) {
+    return Address::parse(s).value();
+}
 }  // namespace
 
 TEST_CASE("address parse, print and compact forms", "[address]") {
@@ -102,8 +106,9 @@ TEST_CASE("BEP42 vectors", "[node_id][bep42]") {
         const char* prefix;
     };
     // From BEP42 / mainline id.rs (mainline-dht.md A.6). Only the first 21 bits are fixed.
-    for (V v : {V{"124.31.75.21", 1, "5fbfbf"}, V{"21.75.31.124", 86, "5a3ce9"}, V{"65.23.51.170", 22, "a5d432"},
-                V{"84.124.73.14", 65, "1b0321"}, V{"43.213.53.83", 90, "e56f6c"}}) {
+    for (V v :
+         {V{"124.31.75.21", 1, "5fbfbf"}, V{"21.75.31.124", 86, "5a3ce9"}, V{"65.23.51.170", 22, "a5d432"},
+          V{"84.124.73.14", 65, "1b0321"}, V{"43.213.53.83", 90, "e56f6c"}}) {
         Address a = Address::parse_ip(v.ip, 6881).value();
         NodeId id = secure_id_for(a, v.r, NodeId{});
         Bytes want = from_hex(v.prefix).value();

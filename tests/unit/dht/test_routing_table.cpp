@@ -18,7 +18,9 @@ NodeId id_with_prefix(std::uint8_t first, std::uint8_t second, std::uint8_t tail
     raw[19] = tail;
     return NodeId(raw);
 }
-NodeInfo local(const NodeId& id, std::uint16_t port) { return {id, Address::v4(0x7f000001u, port)}; }
+NodeInfo local(const NodeId& id, std::uint16_t port) {
+    return {id, Address::v4(0x7f000001u, port)};
+}
 }  // namespace
 
 TEST_CASE("routing table basics", "[routing_table]") {
@@ -55,12 +57,15 @@ TEST_CASE("routing table closest returns XOR order and never self", "[routing_ta
     NodeId target = NodeId::random();
     auto got = table.closest(target, 20);
     REQUIRE(got.size() == 20);
-    CHECK(std::is_sorted(got.begin(), got.end(), [&](const NodeInfo& a, const NodeInfo& b) { return closer_to(target, a.id, b.id); }));
+    CHECK(std::is_sorted(got.begin(), got.end(), [&](const NodeInfo& a, const NodeInfo& b) {
+        return closer_to(target, a.id, b.id);
+    }));
     // Every table entry not returned is at least as far as the 20th.
     auto all = table.all();
     CHECK(all.size() == table.size());
     for (const RoutingNode& n : all) {
-        bool returned = std::any_of(got.begin(), got.end(), [&](const NodeInfo& g) { return g.id == n.info.id; });
+        bool returned =
+            std::any_of(got.begin(), got.end(), [&](const NodeInfo& g) { return g.id == n.info.id; });
         if (!returned) CHECK_FALSE(closer_to(target, n.info.id, got.back().id));
     }
     auto near_self = table.closest(self, 500);
@@ -75,8 +80,10 @@ TEST_CASE("routing table full bucket keeps good nodes, replaces questionable one
     RoutingTable table(self, cfg);
     // All in the bucket at distance 160 (first bit set).
     std::vector<NodeInfo> nodes;
-    for (std::uint8_t i = 0; i < 6; ++i) nodes.push_back(local(id_with_prefix(0x80, i, i), static_cast<std::uint16_t>(100 + i)));
-    for (int i = 0; i < 4; ++i) REQUIRE(table.add(nodes[static_cast<std::size_t>(i)], t0) == RoutingTable::AddResult::added);
+    for (std::uint8_t i = 0; i < 6; ++i)
+        nodes.push_back(local(id_with_prefix(0x80, i, i), static_cast<std::uint16_t>(100 + i)));
+    for (int i = 0; i < 4; ++i)
+        REQUIRE(table.add(nodes[static_cast<std::size_t>(i)], t0) == RoutingTable::AddResult::added);
     CHECK(table.add(nodes[4], t0 + 1min) == RoutingTable::AddResult::bucket_full);
     CHECK(table.find(nodes[4].id) == nullptr);
 
@@ -113,7 +120,8 @@ TEST_CASE("routing table sybil rule with the loopback exemption", "[routing_tabl
     // Many loopback nodes with distinct random ids are all accepted.
     int sybil = 0;
     for (std::uint16_t i = 0; i < 50; ++i)
-        sybil += table.add(local(NodeId::random(), static_cast<std::uint16_t>(2000 + i)), t0) == RoutingTable::AddResult::sybil;
+        sybil += table.add(local(NodeId::random(), static_cast<std::uint16_t>(2000 + i)), t0) ==
+                 RoutingTable::AddResult::sybil;
     CHECK(sybil == 0);
     CHECK(table.size() >= 30);  // the rest hit the full far bucket
     // Same IP and same first 21 bits: refused.

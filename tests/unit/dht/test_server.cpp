@@ -34,7 +34,8 @@ struct Fixture {
     pkarr::Keypair kp = pkarr::Keypair::random();
 
     Fixture() {
-        for (std::uint16_t i = 0; i < 40; ++i) table.add({NodeId::random(), Address::v4(0x7f000001u, static_cast<std::uint16_t>(5000 + i))}, t0);
+        for (std::uint16_t i = 0; i < 40; ++i)
+            table.add({NodeId::random(), Address::v4(0x7f000001u, static_cast<std::uint16_t>(5000 + i))}, t0);
     }
 
     krpc::Message ask(krpc::Query q, TimePoint now = t0, const Address& from = client) {
@@ -149,7 +150,8 @@ TEST_CASE("server get/put of a mutable item", "[server]") {
         CHECK(f.put(sign_item(f.kp, 101, "new"), token, 100).is_response());
         CHECK(f.server.items().get_mutable(target, t0)->seq == 101);
         // Token expires after two rotations.
-        CHECK(code(f.put(sign_item(f.kp, 106, "x"), token, std::nullopt, t0 + 11min)) == krpc::error_protocol);
+        CHECK(code(f.put(sign_item(f.kp, 106, "x"), token, std::nullopt, t0 + 11min)) ==
+              krpc::error_protocol);
         CHECK(f.server.stats().errors_sent == 7);
     }
 }

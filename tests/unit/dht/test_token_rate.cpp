@@ -9,7 +9,9 @@ using namespace std::chrono_literals;
 
 namespace {
 const TimePoint t0 = TimePoint{} + 1000h;
-Address addr(std::string_view s) { return Address::parse(s).value(); }
+Address addr(std::string_view s) {
+    return Address::parse(s).value();
+}
 
 // Deterministic, distinct secrets per call.
 RandomFn counter_rng() {
@@ -36,7 +38,7 @@ TEST_CASE("tokens are per IP and survive one rotation", "[token]") {
     CHECK_FALSE(tokens.validate(Bytes{}, a, t0));
 
     CHECK(tokens.validate(tok, a, t0 + 4min));
-    CHECK(tokens.validate(tok, a, t0 + 6min));   // previous secret
+    CHECK(tokens.validate(tok, a, t0 + 6min));  // previous secret
     Bytes tok2 = tokens.generate(a, t0 + 6min);
     CHECK(tok2 != tok);
     CHECK_FALSE(tokens.validate(tok, a, t0 + 11min));  // two rotations
@@ -62,8 +64,8 @@ TEST_CASE("rate limiter: burst then steady rate per IP", "[rate_limit]") {
     int allowed = 0;
     for (int i = 0; i < 10; ++i) allowed += limiter.allow(a, t0) ? 1 : 0;
     CHECK(allowed == 4);
-    CHECK(limiter.allow(addr("5.6.7.8:1"), t0));       // other IP unaffected
-    CHECK_FALSE(limiter.allow(addr("1.2.3.4:999"), t0)); // same IP, other port
+    CHECK(limiter.allow(addr("5.6.7.8:1"), t0));          // other IP unaffected
+    CHECK_FALSE(limiter.allow(addr("1.2.3.4:999"), t0));  // same IP, other port
     CHECK(limiter.allow(a, t0 + 500ms));
     CHECK_FALSE(limiter.allow(a, t0 + 500ms));
     // Refill is capped at the burst.

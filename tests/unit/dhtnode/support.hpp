@@ -44,6 +44,8 @@ inline dht::MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, st
     return item;
 }
 
-inline SocketAddress loopback(std::uint16_t port = 0) { return SocketAddress{IpAddress::v4(127, 0, 0, 1), port}; }
+inline SocketAddress loopback(std::uint16_t port = 0) {
+    return SocketAddress{IpAddress::v4(127, 0, 0, 1), port};
+}
 
 }  // namespace pkdns::test

@@ -23,7 +23,8 @@ struct DnsServer {
 
     DnsServer(uv::Loop& loop, std::string n) : socket(loop), name(std::move(n)) {
         REQUIRE(socket.bind(loopback()).ok());
-        REQUIRE(socket.start_recv([this](ByteView data, const SocketAddress& from) { on_query(data, from); }).ok());
+        REQUIRE(socket.start_recv([this](ByteView data, const SocketAddress& from) { on_query(data, from); })
+                    .ok());
     }
     SocketAddress address() const { return socket.local_address().value(); }
 
@@ -35,7 +36,8 @@ struct DnsServer {
         dns::Packet r = q.value();
         r.flags = dns::flag::QR | dns::flag::RD | dns::flag::RA;
         if (q->questions[0].name == dns::Name::parse(name).value()) {
-            r.answers.push_back(dns::Record{q->questions[0].name, dns::type::A, dns::class_IN, 60, Bytes{127, 0, 0, 7}});
+            r.answers.push_back(
+                dns::Record{q->questions[0].name, dns::type::A, dns::class_IN, 60, Bytes{127, 0, 0, 7}});
         } else {
             r.set_rcode(dns::rcode::NXDOMAIN);
         }
@@ -61,7 +63,8 @@ TEST_CASE("bootstrap resolver: query and response helpers") {
     REQUIRE(addrs->size() == 1);
     CHECK(addrs->at(0).to_string() == "1.2.3.4:6881");
 
-    CHECK_FALSE(parse_address_response(dns::encode_packet(r), 0x1235, "router.example", dns::type::A, 1).ok());
+    CHECK_FALSE(
+        parse_address_response(dns::encode_packet(r), 0x1235, "router.example", dns::type::A, 1).ok());
     CHECK_FALSE(parse_address_response(dns::encode_packet(r), 0x1234, "other.example", dns::type::A, 1).ok());
     CHECK_FALSE(parse_address_response(q, 0x1234, "router.example", dns::type::A, 1).ok());  // not a response
     r.set_rcode(dns::rcode::NXDOMAIN);
@@ -102,7 +105,8 @@ TEST_CASE("bootstrap resolver: a silent server gives a timeout error, exactly on
             ++calls;
             out = std::move(o);
         });
-        REQUIRE(run_until(loop, [&] { return calls > 0; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return calls > 0; }, 5000));
         CHECK(out.addresses.empty());
         REQUIRE(out.errors.size() == 1);
         CHECK(out.errors[0].find("no answer") != std::string::npos);

@@ -19,7 +19,9 @@ using pkdns::test::run_until;
 
 namespace {
 
-Address dht_address(const SocketAddress& s) { return Address::parse(s.to_string()).value(); }
+Address dht_address(const SocketAddress& s) {
+    return Address::parse(s.to_string()).value();
+}
 
 // N server nodes in one loop, full mesh, plus helpers for client nodes bootstrapped from them.
 struct Mesh {
@@ -59,7 +61,8 @@ struct Mesh {
     }
 };
 
-Result<PutOutcome> put(uv::Loop& loop, DhtNode& node, const MutableItem& item, std::optional<std::int64_t> cas = {}) {
+Result<PutOutcome> put(uv::Loop& loop, DhtNode& node, const MutableItem& item,
+                       std::optional<std::int64_t> cas = {}) {
     std::optional<Result<PutOutcome>> out;
     int calls = 0;
     node.put_mutable(item, cas, [&](Result<PutOutcome> r) {
@@ -71,7 +74,8 @@ Result<PutOutcome> put(uv::Loop& loop, DhtNode& node, const MutableItem& item, s
     return *out;
 }
 
-GetOutcome get(uv::Loop& loop, DhtNode& node, const pkarr::Keypair& kp, std::vector<MutableItem>* stream = nullptr) {
+GetOutcome get(uv::Loop& loop, DhtNode& node, const pkarr::Keypair& kp,
+               std::vector<MutableItem>* stream = nullptr) {
     std::optional<GetOutcome> out;
     node.get_mutable(
         kp.public_key().bytes(), {}, std::nullopt,
@@ -180,8 +184,8 @@ TEST_CASE("dht node: the PKARR layer publishes and resolves signed packets") {
         auto reader = mesh.client(3);
         auto kp = test::keypair(3);
         std::string z32 = kp.public_key().to_z32();
-        std::vector<dns::Record> records{
-            dns::Record{dns::Name::parse("_foo." + z32).value(), dns::type::TXT, dns::class_IN, 300, Bytes{3, 'b', 'a', 'r'}}};
+        std::vector<dns::Record> records{dns::Record{dns::Name::parse("_foo." + z32).value(), dns::type::TXT,
+                                                     dns::class_IN, 300, Bytes{3, 'b', 'a', 'r'}}};
         auto packet = pkarr::SignedPacket::sign(kp, records, 1'700'000'000'000'000);
         REQUIRE(packet.ok());
 
@@ -203,7 +207,8 @@ TEST_CASE("dht node: the PKARR layer publishes and resolves signed packets") {
         CHECK(found->invalid_packets == 0);
 
         std::optional<ResolveOutcome> missing;
-        resolve(*reader, test::keypair(4).public_key(), std::nullopt, [&](ResolveOutcome o) { missing = std::move(o); });
+        resolve(*reader, test::keypair(4).public_key(), std::nullopt,
+                [&](ResolveOutcome o) { missing = std::move(o); });
         REQUIRE(run_until(loop, [&] { return missing.has_value(); }));
         CHECK_FALSE(missing->packet.has_value());
         CHECK(describe_failure(*missing).find("no signed packet") != std::string::npos);
@@ -227,12 +232,15 @@ TEST_CASE("dht node: wire details (2-byte t echoed, 4-byte t and v sent, ro=1 fr
                        if (!m) return;
                        got.push_back(m.value());
                        senders.push_back(from);
-                   }).ok());
+                   })
+                    .ok());
 
         krpc::Query q;
         q.method = krpc::Method::ping;
         q.id = NodeId::random();
-        REQUIRE(raw.send(krpc::encode(krpc::make_query(q, Bytes{0xab, 0xcd})), mesh.servers[0]->local_address()).ok());
+        REQUIRE(
+            raw.send(krpc::encode(krpc::make_query(q, Bytes{0xab, 0xcd})), mesh.servers[0]->local_address())
+                .ok());
         auto find = [&](auto pred) -> const krpc::Message* {
             for (std::size_t i = 0; i < got.size(); ++i)
                 if (pred(got[i], senders[i])) return &got[i];
@@ -286,12 +294,14 @@ TEST_CASE("dht node: server mode rate-limits each source IP") {
         REQUIRE(raw.start_recv([&](ByteView d, const SocketAddress&) {
                        auto m = krpc::decode(d);
                        if (m && m->is_response()) ++replies;
-                   }).ok());
+                   })
+                    .ok());
         krpc::Query q;
         q.method = krpc::Method::ping;
         q.id = NodeId::random();
         for (std::uint8_t i = 0; i < 10; ++i)
-            REQUIRE(raw.send(krpc::encode(krpc::make_query(q, Bytes{0, i})), mesh.servers[0]->local_address()).ok());
+            REQUIRE(raw.send(krpc::encode(krpc::make_query(q, Bytes{0, i})), mesh.servers[0]->local_address())
+                        .ok());
         // Wait until the server has seen all 10 (answered or dropped).
         REQUIRE(run_until(loop, [&] {
             const auto& s = mesh.servers[0]->stats();
@@ -325,7 +335,8 @@ TEST_CASE("dht node: close() completes every pending operation exactly once") {
         auto node = DhtNode::create(loop, c);
         REQUIRE(node.ok());
         auto kp = test::keypair(5);
-        node.value()->get_mutable(kp.public_key().bytes(), {}, std::nullopt, nullptr, [&](GetOutcome) { ++get_calls; });
+        node.value()->get_mutable(kp.public_key().bytes(), {}, std::nullopt, nullptr,
+                                  [&](GetOutcome) { ++get_calls; });
         node.value()->put_mutable(test::sign_item(kp, 1, "x"), std::nullopt, [&](Result<PutOutcome> r) {
             ++put_calls;
             put_failed = !r.ok();
@@ -370,7 +381,8 @@ TEST_CASE("dht node: a lookup with a dead bootstrap node ends after the request 
         std::optional<GetOutcome> out;
         node.value()->get_mutable(test::keypair(1).public_key().bytes(), {}, std::nullopt, nullptr,
                                   [&](GetOutcome o) { out = std::move(o); });
-        REQUIRE(run_until(loop, [&] { return out.has_value(); }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return out.has_value(); }, 5000));
         CHECK_FALSE(out->best.has_value());
         CHECK(out->stats.timeouts >= 1);
         CHECK(out->stats.responded == 0);

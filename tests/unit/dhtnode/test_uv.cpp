@@ -76,7 +76,8 @@ TEST_CASE("uv: UDP send and receive on loopback") {
                      from_seen = from;
                  }).ok());
         REQUIRE(a.send(as_bytes("hello"), b_addr.value()).ok());
-        CHECK(run_until(loop, [&] { return !got.empty(); }, 5000));
+        CHECK(run_until(
+            loop, [&] { return !got.empty(); }, 5000));
         CHECK(got == "hello");
         CHECK(from_seen == a_addr.value());
     }
@@ -105,7 +106,8 @@ TEST_CASE("uv: a signal handler runs on the loop") {
                      s.stop();
                  }).ok());
         std::raise(SIGUSR1);
-        CHECK(run_until(loop, [&] { return seen != 0; }, 5000));
+        CHECK(run_until(
+            loop, [&] { return seen != 0; }, 5000));
     }
     CHECK(seen == SIGUSR1);
     CHECK(test::close_loop(loop));

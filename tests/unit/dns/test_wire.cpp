@@ -140,7 +140,8 @@ TEST_CASE("encode_packet compresses questions, owners and NS/MX/SOA rdata, not S
     // SRV owner "_s" + pointer; its target is written in full.
     append(want, {2, '_', 's', 0xC0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 24, 0, 1, 0, 2, 0, 3});
     append(want, {4, 'm', 'a', 'i', 'l', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0});
-    append(want, {0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 32, 2, 'n', 's', 0xC0, 12, 4, 'h', 'o', 's', 't', 0xC0, 12});
+    append(want, {0xC0, 12,  0,   6,    0,  1, 0,   0,   0,   60,  0,    32,
+                  2,    'n', 's', 0xC0, 12, 4, 'h', 'o', 's', 't', 0xC0, 12});
     for (int i = 0; i < 20; ++i) want.push_back(static_cast<std::uint8_t>(i));
     CHECK(to_hex(wire) == to_hex(want));
 
@@ -350,7 +351,8 @@ TEST_CASE("type and rcode names") {
 
 TEST_CASE("record_to_text") {
     auto name = Name::parse("foo.example").value();
-    CHECK(record_to_text({name, type::TXT, class_IN, 300, {3, 'b', 'a', 'r'}}) == "foo.example. 300 IN TXT \"bar\"");
+    CHECK(record_to_text({name, type::TXT, class_IN, 300, {3, 'b', 'a', 'r'}}) ==
+          "foo.example. 300 IN TXT \"bar\"");
     CHECK(record_to_text({name, type::A, class_IN, 5, {10, 0, 0, 1}}) == "foo.example. 5 IN A 10.0.0.1");
     Bytes cname;
     Name::parse("t.example").value().append_wire(cname);
@@ -361,7 +363,8 @@ TEST_CASE("record_to_text") {
     CHECK(record_to_text({name, type::A, class_IN, 5, {1, 2, 3}}) == "foo.example. 5 IN A \\# 3 010203");
     CHECK(record_to_text({Name{}, type::A, class_IN, 0, {}}) == ". 0 IN A \\# 0");
     // HTTPS with unsorted keys: ldns cannot print it; still one line.
-    Record bad_https{name, type::HTTPS, class_IN, 5, Bytes{0, 1, 0, 0, 3, 0, 2, 1, 0xbb, 0, 1, 0, 2, 'h', '2'}};
+    Record bad_https{name, type::HTTPS, class_IN, 5,
+                     Bytes{0, 1, 0, 0, 3, 0, 2, 1, 0xbb, 0, 1, 0, 2, 'h', '2'}};
     std::string t = record_to_text(bad_https);
     CHECK(t.find('\n') == std::string::npos);
     CHECK(t.rfind("foo.example. 5 IN HTTPS", 0) == 0);

@@ -44,7 +44,8 @@ TEST_CASE("zone text: every common type, class and TTL optional") {
     CHECK(rs[3].ttl == 60);
     CHECK(record_to_text(rs[1]) == "www.example. 60 IN AAAA 2001:db8::1");
     CHECK(rs[2].target()->to_string() == "www.example");
-    CHECK(rs[3].rdata == Bytes{11, 'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', 6, 's', 'e', 'c', 'o', 'n', 'd'});
+    CHECK(rs[3].rdata ==
+          Bytes{11, 'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', 6, 's', 'e', 'c', 'o', 'n', 'd'});
     CHECK(rs[4].ttl == 10);
     CHECK(rs[4].target()->to_string() == "mail.example.com");
     CHECK(rs[5].target()->to_string() == "ns1.example");

@@ -36,9 +36,13 @@ bool close_loop(uv::Loop& loop) {
     return loop.close().ok();
 }
 
-SocketAddress loopback(std::uint16_t port = 0) { return SocketAddress{IpAddress::v4(127, 0, 0, 1), port}; }
+SocketAddress loopback(std::uint16_t port = 0) {
+    return SocketAddress{IpAddress::v4(127, 0, 0, 1), port};
+}
 
-Question question(const char* n, std::uint16_t t = type::A) { return Question{Name::parse(n).value(), t, class_IN}; }
+Question question(const char* n, std::uint16_t t = type::A) {
+    return Question{Name::parse(n).value(), t, class_IN};
+}
 
 Packet answer_for(const Packet& query, std::uint8_t last_octet = 1, int count = 1) {
     Packet r;
@@ -63,7 +67,8 @@ struct FakeUpstream {
             REQUIRE(udp->bind(loopback()).ok());
             addr = udp->local_address().value();
             if (!tcp->bind(addr).ok()) continue;
-            ready = tcp->listen(8, [this](std::unique_ptr<uv::TcpConnection> c) { on_tcp(std::move(c)); }).ok();
+            ready =
+                tcp->listen(8, [this](std::unique_ptr<uv::TcpConnection> c) { on_tcp(std::move(c)); }).ok();
         }
         REQUIRE(ready);
         REQUIRE(udp->start_recv([this](ByteView data, const SocketAddress& from) {
@@ -107,9 +112,9 @@ struct FakeUpstream {
     std::unique_ptr<uv::TcpListener> tcp;
     bool ready = false;
     SocketAddress addr;
-    Handler on_udp;  // unset = never answers
+    Handler on_udp;                                     // unset = never answers
     std::function<Packet(const Packet&)> on_tcp_query;  // unset = close without answering
-    bool tcp_hang = false;                               // read the query, never answer
+    bool tcp_hang = false;                              // read the query, never answer
     std::vector<Packet> queries;
     std::vector<SocketAddress> sources;
     std::vector<Packet> tcp_queries;
@@ -141,7 +146,9 @@ TEST_CASE("a correct answer is returned; the query has RD, EDNS 1232 and DO when
     uv::Loop loop;
     {
         FakeUpstream up(loop);
-        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) { u.reply(answer_for(q, 9), from); };
+        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            u.reply(answer_for(q, 9), from);
+        };
         Forwarder fwd(loop, config({up.addr}));
         Outcome plain, dnssec;
         fwd.forward(question("www.example.com"), false, plain.done());
@@ -283,7 +290,9 @@ TEST_CASE("TC=1 and the TCP side closes without an answer: next upstream") {
             tc.flags |= flag::TC;
             u.reply(tc, from);
         };
-        good.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) { u.reply(answer_for(q, 5), from); };
+        good.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            u.reply(answer_for(q, 5), from);
+        };
         Forwarder fwd(loop, config({broken.addr, good.addr}));
         Outcome out;
         fwd.forward(question("www.example.com"), false, out.done());
@@ -300,7 +309,9 @@ TEST_CASE("a silent upstream times out and the next one answers") {
     uv::Loop loop;
     {
         FakeUpstream silent(loop), good(loop);
-        good.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) { u.reply(answer_for(q, 3), from); };
+        good.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            u.reply(answer_for(q, 3), from);
+        };
         Forwarder fwd(loop, config({silent.addr, good.addr}, 200));
         Outcome out;
         loop.update_time();
@@ -347,7 +358,9 @@ TEST_CASE("IDs are random and every query uses its own source port") {
     uv::Loop loop;
     {
         FakeUpstream up(loop);
-        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) { u.reply(answer_for(q), from); };
+        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            u.reply(answer_for(q), from);
+        };
         Forwarder fwd(loop, config({up.addr}));
         constexpr int n = 16;
         std::vector<Outcome> outs(n);
@@ -419,14 +432,16 @@ TEST_CASE("destroying the forwarder fails pending queries, also one waiting on T
             Forwarder fwd2(loop, config({silent.addr}, 5000));
             fwd.forward(question("www.example.com"), false, on_tcp.done());
             fwd2.forward(question("www.example.com"), false, on_udp.done());
-            REQUIRE(run_until(loop, [&] { return up.tcp_queries.size() == 1 && silent.queries.size() == 1; }));
+            REQUIRE(
+                run_until(loop, [&] { return up.tcp_queries.size() == 1 && silent.queries.size() == 1; }));
             CHECK(on_tcp.calls == 0);
         }
         CHECK(on_tcp.calls == 1);
         CHECK(on_udp.calls == 1);
         CHECK(on_tcp.result->error().code == forward_error::closed);
         // Nothing fires later.
-        REQUIRE_FALSE(run_until(loop, [&] { return on_tcp.calls > 1 || on_udp.calls > 1; }, 300));
+        REQUIRE_FALSE(run_until(
+            loop, [&] { return on_tcp.calls > 1 || on_udp.calls > 1; }, 300));
     }
     CHECK(close_loop(loop));
 }
@@ -435,7 +450,9 @@ TEST_CASE("a done callback may start another query") {
     uv::Loop loop;
     {
         FakeUpstream up(loop);
-        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) { u.reply(answer_for(q), from); };
+        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            u.reply(answer_for(q), from);
+        };
         Forwarder fwd(loop, config({up.addr}));
         Outcome second;
         int first = 0;

@@ -33,7 +33,9 @@ bool close_loop(uv::Loop& loop) {
     return loop.close().ok();
 }
 
-SocketAddress loopback4() { return SocketAddress{IpAddress::v4(127, 0, 0, 1), 0}; }
+SocketAddress loopback4() {
+    return SocketAddress{IpAddress::v4(127, 0, 0, 1), 0};
+}
 
 Bytes query(std::uint16_t id, const std::string& name = "example.com") {
     dns::Packet p;
@@ -50,7 +52,9 @@ Bytes framed(ByteView message) {
     return out;
 }
 
-std::uint16_t id_of(ByteView message) { return message.size() >= 2 ? get_u16(message.data()) : 0; }
+std::uint16_t id_of(ByteView message) {
+    return message.size() >= 2 ? get_u16(message.data()) : 0;
+}
 
 // Records what the listener hands over; replies are sent by the test when it chooses.
 struct Recorder {
@@ -86,7 +90,8 @@ struct TcpClient {
                 buffer.insert(buffer.end(), data.begin(), data.end());
                 while (buffer.size() >= 2 && buffer.size() - 2 >= get_u16(buffer.data())) {
                     const std::size_t len = get_u16(buffer.data());
-                    messages.emplace_back(buffer.begin() + 2, buffer.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+                    messages.emplace_back(buffer.begin() + 2,
+                                          buffer.begin() + 2 + static_cast<std::ptrdiff_t>(len));
                     buffer.erase(buffer.begin(), buffer.begin() + 2 + static_cast<std::ptrdiff_t>(len));
                 }
             });
@@ -100,7 +105,11 @@ struct UdpClient {
 
     UdpClient(uv::Loop& loop, const SocketAddress& bind_to) : socket(loop) {
         REQUIRE(socket.bind(bind_to).ok());
-        REQUIRE(socket.start_recv([this](ByteView data, const SocketAddress&) { messages.emplace_back(data.begin(), data.end()); }).ok());
+        REQUIRE(socket
+                    .start_recv([this](ByteView data, const SocketAddress&) {
+                        messages.emplace_back(data.begin(), data.end());
+                    })
+                    .ok());
     }
 };
 
@@ -275,7 +284,8 @@ TEST_CASE("TCP: bad frames close only their own connection") {
         REQUIRE(listener.listen(loopback4()).ok());
         const SocketAddress server = listener.addresses().at(0);
         TcpClient good(loop, server), oversized(loop, server), runt(loop, server), zero(loop, server);
-        REQUIRE(run_until(loop, [&] { return good.connected && oversized.connected && runt.connected && zero.connected; }));
+        REQUIRE(run_until(
+            loop, [&] { return good.connected && oversized.connected && runt.connected && zero.connected; }));
 
         Bytes big = {0xFF, 0xFF};
         big.resize(600, 0x41);
@@ -310,7 +320,8 @@ TEST_CASE("TCP: idle connections time out and late replies are dropped silently"
         loop.update_time();
         const std::uint64_t start = loop.now_ms();
         TcpClient silent(loop, server);
-        REQUIRE(run_until(loop, [&] { return silent.closed; }, 3000));
+        REQUIRE(run_until(
+            loop, [&] { return silent.closed; }, 3000));
         loop.update_time();
         CHECK(loop.now_ms() - start >= 150);
         CHECK(listener.stats().tcp_closed_idle >= 1);

@@ -462,6 +462,6 @@ TEST_CASE("pipeline: with_tld rewrites key names in owners and rdata only", "[pi
 
     auto txt = with_tld(rr(z, dns::type::TXT, 60, pkarr::txt_rdata(z)), "key");
     CHECK(txt.rdata == pkarr::txt_rdata(z));  // opaque rdata is never touched
-    Bytes bad = {0, 10, 63};  // a truncated name: left unchanged
+    Bytes bad = {0, 10, 63};                  // a truncated name: left unchanged
     CHECK(with_tld(rr(z, dns::type::MX, 60, bad), "key").rdata == bad);
 }

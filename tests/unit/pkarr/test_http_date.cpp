@@ -29,14 +29,14 @@ TEST_CASE("HTTP dates: the three accepted forms and what is refused", "[http_dat
     CHECK(parse_http_date("Sun Nov  6 08:49:37 1994").value() == 784111777);
     CHECK(parse_http_date("Wednesday, 05-Jan-22 00:00:00 GMT").value() == 1641340800);
 
-    for (std::string_view bad : {
-             "", "garbage", "Mon, 06 Nov 1994 08:49:37 GMT",  // wrong weekday
-             "Thu, 30 Feb 2023 00:00:00 GMT",                  // no such day
-             "Wed, 31 Dec 1969 23:59:59 GMT",                  // before the epoch
-             "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:60 GMT",
-             "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT ",
-             "Sun, 06 Nov 1994 08:49:3x GMT", "Sun,  6 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 UTC",
-             "Sun Nov 06 08:49:37 1994x"}) {
+    for (std::string_view bad :
+         {"", "garbage", "Mon, 06 Nov 1994 08:49:37 GMT",  // wrong weekday
+          "Thu, 30 Feb 2023 00:00:00 GMT",                 // no such day
+          "Wed, 31 Dec 1969 23:59:59 GMT",                 // before the epoch
+          "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:60 GMT",
+          "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT ",
+          "Sun, 06 Nov 1994 08:49:3x GMT", "Sun,  6 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 UTC",
+          "Sun Nov 06 08:49:37 1994x"}) {
         CAPTURE(bad);
         CHECK_FALSE(parse_http_date(bad).ok());
     }
@@ -51,7 +51,7 @@ TEST_CASE("relay rules at their edges", "[relay_rules]") {
 
     CHECK(not_modified(1'000'000, std::uint64_t{1}));
     CHECK_FALSE(not_modified(1'000'001, std::uint64_t{1}));
-    CHECK(not_modified(~0ull, ~0ull));  // no overflow
+    CHECK(not_modified(~0ull, ~0ull));                             // no overflow
     CHECK_FALSE(not_modified(0, std::string_view("not a date")));  // ignored -> 200
     CHECK(last_modified_for(784111777999999) == "Sun, 06 Nov 1994 08:49:37 GMT");
 

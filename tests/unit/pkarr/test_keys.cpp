@@ -19,8 +19,12 @@ namespace {
 
 constexpr std::string_view example_key = "yg4gxe7z1r7mr6orids9fh95y7gxhdsxjqi6nngsxxtakqaxr5no";
 
-int code(const Error& e) { return e.code; }
-int code(KeyError k) { return static_cast<int>(k); }
+int code(const Error& e) {
+    return e.code;
+}
+int code(KeyError k) {
+    return static_cast<int>(k);
+}
 
 // A fresh directory under /tmp, removed with everything in it when the test ends.
 struct TempDir {
@@ -81,7 +85,8 @@ TEST_CASE("zbase32 round-trips every length and flags non-canonical text", "[zba
     CHECK(zbase32_is_canonical("yy"));
 }
 
-TEST_CASE("zbase32 decode rejects characters outside the lowercase alphabet, naming the offset", "[zbase32]") {
+TEST_CASE("zbase32 decode rejects characters outside the lowercase alphabet, naming the offset",
+          "[zbase32]") {
     for (std::string_view bad : {"ybnA", "ybn0", "ybn2", "ybnl", "ybnv", "ybn ", "ybn\xc3\xa9"}) {
         auto r = zbase32_decode(bad);
         REQUIRE_FALSE(r.ok());
@@ -143,7 +148,8 @@ TEST_CASE("PublicKey::from_bytes: length and the libsodium point rule", "[keys]"
 TEST_CASE("PublicKey::parse follows pkarr's heuristic, pitfalls included", "[keys]") {
     const auto key = PublicKey::from_z32(example_key).value();
     const std::string k(example_key);
-    for (const std::string& ok : {"_foo." + k, k + ".", "pk:" + k, "http://a.b.c." + k + "/x?y#z", "pk:" + k + "."}) {
+    for (const std::string& ok :
+         {"_foo." + k, k + ".", "pk:" + k, "http://a.b.c." + k + "/x?y#z", "pk:" + k + "."}) {
         CAPTURE(ok);
         auto r = PublicKey::parse(ok);
         REQUIRE(r.ok());
@@ -190,7 +196,8 @@ TEST_CASE("Keypair signs deterministically and PublicKey::verify checks it", "[k
 
 TEST_CASE("Keypair::save writes 64 hex chars with mode 0600 and load reads them back", "[keys]") {
     TempDir dir;
-    const auto kp = Keypair::from_seed(seed_from_hex("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"));
+    const auto kp =
+        Keypair::from_seed(seed_from_hex("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"));
     const auto file = dir.path / "key";
 
     const mode_t old_umask = ::umask(0);  // a permissive umask must not widen the mode

@@ -13,7 +13,9 @@ namespace {
 
 constexpr Micros ts = 1'700'000'000'123'456;
 
-int code(PacketError e) { return static_cast<int>(e); }
+int code(PacketError e) {
+    return static_cast<int>(e);
+}
 
 // A packet signed by hand, so tests can put anything in the DNS part or the timestamp.
 Bytes hand_signed(const Keypair& kp, std::uint64_t timestamp, ByteView dns) {
@@ -46,7 +48,8 @@ TEST_CASE("sign -> from_bytes gives the same records with normalized absolute na
 
     std::vector<std::string> names;
     for (const auto& r : sp->records()) names.push_back(r.name.to_string());
-    CHECK(names == std::vector<std::string>{k, k, "_foo." + k, "www." + k, "deep.sub." + k, "x." + k, "y." + k, k});
+    CHECK(names ==
+          std::vector<std::string>{k, k, "_foo." + k, "www." + k, "deep.sub." + k, "x." + k, "y." + k, k});
 
     auto back = SignedPacket::from_bytes(sp->bytes(), 77);
     REQUIRE(back.ok());
@@ -92,13 +95,17 @@ TEST_CASE("size limits: 996 to publish, 1000 accepted, 1104 total", "[signed_pac
     std::map<std::size_t, std::size_t> text_for_size;  // DNS size -> TXT length producing it
     for (std::size_t len = 880; len <= 960; ++len) {
         auto sp = SignedPacket::sign(kp, {txt_record("@", std::string(len, 'a'), 60)}, ts, max_dns_bytes);
-        if (sp.ok()) text_for_size[sp->dns_bytes().size()] = len;
-        else CHECK(sp.error().code == code(PacketError::too_large));
+        if (sp.ok())
+            text_for_size[sp->dns_bytes().size()] = len;
+        else
+            CHECK(sp.error().code == code(PacketError::too_large));
     }
     REQUIRE(text_for_size.count(996));
     REQUIRE(text_for_size.count(997));
     REQUIRE(text_for_size.count(1000));
-    auto txt = [&](std::size_t size) { return std::vector<dns::Record>{txt_record("@", std::string(text_for_size[size], 'a'), 60)}; };
+    auto txt = [&](std::size_t size) {
+        return std::vector<dns::Record>{txt_record("@", std::string(text_for_size[size], 'a'), 60)};
+    };
 
     CHECK(SignedPacket::sign(kp, txt(996), ts).ok());
     auto over = SignedPacket::sign(kp, txt(997), ts);
@@ -148,15 +155,18 @@ TEST_CASE("relay payload and BEP44 parts round trip", "[signed_packet]") {
     REQUIRE_FALSE(wrong.ok());
     CHECK(wrong.error().code == code(PacketError::bad_signature));
 
-    auto parts = SignedPacket::from_parts(kp.public_key(), static_cast<std::int64_t>(ts), sp.dns_bytes(), sp.signature(), 43);
+    auto parts = SignedPacket::from_parts(kp.public_key(), static_cast<std::int64_t>(ts), sp.dns_bytes(),
+                                          sp.signature(), 43);
     REQUIRE(parts.ok());
     CHECK(parts->same_as(sp));
     CHECK(SignedPacket::from_parts(kp.public_key(), -1, sp.dns_bytes(), sp.signature()).error().code ==
           code(PacketError::invalid_timestamp));
-    CHECK(SignedPacket::from_parts(kp.public_key(), static_cast<std::int64_t>(ts), sp.dns_bytes(), sp.signature().first(63))
+    CHECK(SignedPacket::from_parts(kp.public_key(), static_cast<std::int64_t>(ts), sp.dns_bytes(),
+                                   sp.signature().first(63))
               .error()
               .code == code(PacketError::bad_signature));
-    CHECK(SignedPacket::from_parts(kp.public_key(), static_cast<std::int64_t>(ts) + 1, sp.dns_bytes(), sp.signature())
+    CHECK(SignedPacket::from_parts(kp.public_key(), static_cast<std::int64_t>(ts) + 1, sp.dns_bytes(),
+                                   sp.signature())
               .error()
               .code == code(PacketError::bad_signature));
 }
@@ -173,7 +183,8 @@ TEST_CASE("timestamps at and above 2^63, bad DNS under a good signature", "[sign
     auto r = SignedPacket::from_bytes(signed_high);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == code(PacketError::invalid_timestamp));
-    CHECK(SignedPacket::from_trusted_bytes(signed_high, 0).error().code == code(PacketError::invalid_timestamp));
+    CHECK(SignedPacket::from_trusted_bytes(signed_high, 0).error().code ==
+          code(PacketError::invalid_timestamp));
     REQUIRE(SignedPacket::from_bytes(hand_signed(kp, max_timestamp, empty_dns)).ok());
 
     // Header claims one answer that is not there.
@@ -182,7 +193,8 @@ TEST_CASE("timestamps at and above 2^63, bad DNS under a good signature", "[sign
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().code == code(PacketError::invalid_dns));
     CHECK(SignedPacket::from_trusted_bytes(bad_dns, 0).error().code == code(PacketError::invalid_dns));
-    CHECK(SignedPacket::from_bytes(hand_signed(kp, 1, Bytes(11, 0))).error().code == code(PacketError::invalid_dns));
+    CHECK(SignedPacket::from_bytes(hand_signed(kp, 1, Bytes(11, 0))).error().code ==
+          code(PacketError::invalid_dns));
 
     // Trusted bytes skip the signature, nothing else.
     Bytes tampered = SignedPacket::sign(kp, sample_records(), ts).value().bytes();
@@ -230,10 +242,13 @@ TEST_CASE("more_recent_than: timestamp, then DNS bytes", "[signed_packet]") {
 TEST_CASE("ttl and expiry from last_seen", "[signed_packet]") {
     const auto kp = Keypair::from_seed(seed_of(15));
     const Micros seen = 10'000'000;
-    auto sp = SignedPacket::from_bytes(
-                  SignedPacket::sign(kp, {a_record("@", "192.0.2.1", 400), a_record("a", "192.0.2.1", 500)}, ts).value().bytes(),
-                  seen)
-                  .value();
+    auto sp =
+        SignedPacket::from_bytes(
+            SignedPacket::sign(kp, {a_record("@", "192.0.2.1", 400), a_record("a", "192.0.2.1", 500)}, ts)
+                .value()
+                .bytes(),
+            seen)
+            .value();
     CHECK(sp.ttl() == 400);
     CHECK(sp.ttl(450, 1000) == 450);
     CHECK(sp.ttl(0, 100) == 100);
@@ -245,7 +260,8 @@ TEST_CASE("ttl and expiry from last_seen", "[signed_packet]") {
     CHECK(sp.is_expired(seen + 400'000'000));
     CHECK_FALSE(sp.is_expired(seen + 399'999'999));
     CHECK(sp.expires_in(std::numeric_limits<Micros>::max()) == 0);
-    CHECK(sp.elapsed_seconds(std::numeric_limits<Micros>::max()) == std::numeric_limits<std::uint32_t>::max());
+    CHECK(sp.elapsed_seconds(std::numeric_limits<Micros>::max()) ==
+          std::numeric_limits<std::uint32_t>::max());
     sp.set_last_seen(std::numeric_limits<Micros>::max());
     CHECK(sp.expires_in(0) == 400);
 
@@ -275,7 +291,7 @@ TEST_CASE("resource_records: normalization, apex, query-side wildcard, case", "[
     CHECK(sp.resource_records("foo.").size() == 1);
     CHECK(sp.resource_records("foo." + k).size() == 1);
     CHECK(sp.resource_records("foo." + k + ".").size() == 1);
-    CHECK(sp.resource_records("Foo").size() == 1);   // case-sensitive: only the "Foo" record
+    CHECK(sp.resource_records("Foo").size() == 1);  // case-sensitive: only the "Foo" record
     CHECK(sp.resource_records("FOO").empty());
     CHECK(sp.resource_records("nothing").empty());
     // "*.foo": one label below foo, i.e. bar.foo and the literal *.foo record, not x.bar.foo.

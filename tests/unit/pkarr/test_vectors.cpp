@@ -36,14 +36,20 @@ const json& vectors() {
     return all;
 }
 
-std::string hex_of(ByteView b) { return to_hex(b); }
+std::string hex_of(ByteView b) {
+    return to_hex(b);
+}
 template <std::size_t N>
 std::string hex_of(const std::array<std::uint8_t, N>& a) {
     return to_hex(ByteView(a.data(), a.size()));
 }
 
-int code_of(KeyError e) { return static_cast<int>(e); }
-int code_of(PacketError e) { return static_cast<int>(e); }
+int code_of(KeyError e) {
+    return static_cast<int>(e);
+}
+int code_of(PacketError e) {
+    return static_cast<int>(e);
+}
 
 // pkarr error names used by the vectors -> our error codes.
 int packet_error_code(const std::string& rust_name) {
@@ -71,7 +77,8 @@ std::vector<dns::Record> records_from(const json& list) {
         REQUIRE(type.ok());
         rec.type = type.value();
         rec.ttl = r.at("ttl").get<std::uint32_t>();
-        rec.rdata = rdata_from_text(rec.type, r.value("data", std::string(rec.type == dns::type::A ? "192.0.2.1" : "_")));
+        rec.rdata = rdata_from_text(
+            rec.type, r.value("data", std::string(rec.type == dns::type::A ? "192.0.2.1" : "_")));
         out.push_back(std::move(rec));
     }
     return out;
@@ -133,7 +140,8 @@ void run_public_key_parse(const json& v) {
         return;
     }
     REQUIRE_FALSE(parsed.ok());
-    const auto rust_error = ex.contains("error") ? ex.at("error").get<std::string>() : v.at("rust_error").get<std::string>();
+    const auto rust_error =
+        ex.contains("error") ? ex.at("error").get<std::string>() : v.at("rust_error").get<std::string>();
     CHECK(parsed.error().code == key_error_code(rust_error));
     if (v.contains("computed_extra")) {  // key-invalid-point: decoded bytes given
         const auto bytes_hex = v.at("computed_extra").at("decoded_bytes_hex").get<std::string>();
@@ -209,7 +217,8 @@ void run_zbase32(const json& v) {
         REQUIRE(decoded.ok());
         const std::size_t floor_len = input.size() * 5 / 8;
         REQUIRE((bytes.size() == floor_len || bytes.size() == floor_len + 1));
-        CHECK(decoded.value() == Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(floor_len)));
+        CHECK(decoded.value() ==
+              Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(floor_len)));
     } else if (in.contains("utf8")) {
         const auto text = in.at("utf8").get<std::string>();
         const auto encoded = ex.at("z32").get<std::string>();
@@ -267,8 +276,9 @@ void run_bep44_signable(const json& v) {
     const json& in = v.at("inputs");
     const auto value = in.at("v_ascii").get<std::string>();
     const auto seq = in.at("seq").get<std::int64_t>();
-    Bytes got = in.contains("salt_ascii") ? bep44_signable(seq, as_bytes(value), as_bytes(in.at("salt_ascii").get<std::string>()))
-                                          : bep44_signable(seq, as_bytes(value));
+    Bytes got = in.contains("salt_ascii")
+                    ? bep44_signable(seq, as_bytes(value), as_bytes(in.at("salt_ascii").get<std::string>()))
+                    : bep44_signable(seq, as_bytes(value));
     CHECK(as_chars(got) == v.at("expected").at("signable_ascii").get<std::string>());
 }
 
@@ -298,9 +308,11 @@ void check_packet_expectations(const SignedPacket& sp, const json& ex) {
     if (ex.contains("public_key_hex")) CHECK(hex_of(sp.public_key().bytes()) == str("public_key_hex"));
     if (ex.contains("public_key_z32")) CHECK(sp.public_key().to_z32() == str("public_key_z32"));
     if (ex.contains("public_key_uri")) CHECK(sp.public_key().to_uri() == str("public_key_uri"));
-    if (ex.contains("dht_target_sha1_hex")) CHECK(hex_of(sp.public_key().dht_target()) == str("dht_target_sha1_hex"));
+    if (ex.contains("dht_target_sha1_hex"))
+        CHECK(hex_of(sp.public_key().dht_target()) == str("dht_target_sha1_hex"));
     if (ex.contains("signable_hex"))
-        CHECK(hex_of(bep44_signable(static_cast<std::int64_t>(sp.timestamp()), sp.dns_bytes())) == str("signable_hex"));
+        CHECK(hex_of(bep44_signable(static_cast<std::int64_t>(sp.timestamp()), sp.dns_bytes())) ==
+              str("signable_hex"));
     if (ex.contains("signable_prefix_ascii")) {
         const auto prefix = str("signable_prefix_ascii");
         const Bytes signable = bep44_signable(static_cast<std::int64_t>(sp.timestamp()), sp.dns_bytes());
@@ -308,12 +320,16 @@ void check_packet_expectations(const SignedPacket& sp, const json& ex) {
     }
     if (ex.contains("signature_hex")) CHECK(hex_of(sp.signature()) == str("signature_hex"));
     if (ex.contains("encoded_dns_packet_hex")) CHECK(hex_of(sp.dns_bytes()) == str("encoded_dns_packet_hex"));
-    if (ex.contains("encoded_dns_packet_len")) CHECK(sp.dns_bytes().size() == ex.at("encoded_dns_packet_len").get<std::size_t>());
+    if (ex.contains("encoded_dns_packet_len"))
+        CHECK(sp.dns_bytes().size() == ex.at("encoded_dns_packet_len").get<std::size_t>());
     if (ex.contains("signed_packet_hex")) CHECK(hex_of(sp.bytes()) == str("signed_packet_hex"));
-    if (ex.contains("signed_packet_len")) CHECK(sp.bytes().size() == ex.at("signed_packet_len").get<std::size_t>());
+    if (ex.contains("signed_packet_len"))
+        CHECK(sp.bytes().size() == ex.at("signed_packet_len").get<std::size_t>());
     if (ex.contains("relay_payload_hex")) CHECK(hex_of(sp.relay_payload()) == str("relay_payload_hex"));
-    if (ex.contains("relay_payload_len")) CHECK(sp.relay_payload().size() == ex.at("relay_payload_len").get<std::size_t>());
-    if (ex.contains("last_modified_http_date")) CHECK(last_modified_for(sp.timestamp()) == str("last_modified_http_date"));
+    if (ex.contains("relay_payload_len"))
+        CHECK(sp.relay_payload().size() == ex.at("relay_payload_len").get<std::size_t>());
+    if (ex.contains("last_modified_http_date"))
+        CHECK(last_modified_for(sp.timestamp()) == str("last_modified_http_date"));
     if (ex.contains("normalized_names")) {
         std::vector<std::string> names;
         for (const auto& r : sp.records()) names.push_back(r.name.to_string());
@@ -334,7 +350,8 @@ void run_signed_packet(const json& v) {
 
     if (v.at("id") == "signed-packet-js-1.3.0") {
         // The JS packet is uncompressed: we read it, but do not produce those bytes.
-        auto from_relay = SignedPacket::from_relay_payload(kp.public_key(), hex(ex.at("relay_payload_hex").get<std::string>()), 5);
+        auto from_relay = SignedPacket::from_relay_payload(
+            kp.public_key(), hex(ex.at("relay_payload_hex").get<std::string>()), 5);
         REQUIRE(from_relay.ok());
         CHECK(from_relay->timestamp() == ts);
         CHECK(from_relay->last_seen() == 5);
@@ -343,7 +360,8 @@ void run_signed_packet(const json& v) {
         // Same records as the compressed packet we build, record for record.
         CHECK(from_relay->records() == signed_here->records());
         CHECK(signed_here->dns_bytes().size() < from_relay->dns_bytes().size());
-        auto from_full = SignedPacket::from_bytes(hex(v.at("computed_extra").at("signed_packet_hex").get<std::string>()));
+        auto from_full =
+            SignedPacket::from_bytes(hex(v.at("computed_extra").at("signed_packet_hex").get<std::string>()));
         REQUIRE(from_full.ok());
         CHECK(from_full->same_as(*from_relay));
         return;
@@ -354,7 +372,8 @@ void run_signed_packet(const json& v) {
     REQUIRE(parsed.ok());
     CHECK(parsed->same_as(*signed_here));
     CHECK(parsed->records() == signed_here->records());
-    auto relayed = SignedPacket::from_relay_payload(kp.public_key(), hex(ex.at("relay_payload_hex").get<std::string>()), 9);
+    auto relayed = SignedPacket::from_relay_payload(kp.public_key(),
+                                                    hex(ex.at("relay_payload_hex").get<std::string>()), 9);
     REQUIRE(relayed.ok());
     CHECK(relayed->same_as(*signed_here));
     CHECK(parsed->records().size() == records.size());
@@ -397,10 +416,11 @@ void run_signed_packet_negative(const json& v) {
     // "100 x {name: '_derp_region.iroh.', type: A, ttl: 30, data: '1.1.1.1'}"
     const auto desc = in.at("records").get<std::string>();
     std::smatch m;
-    REQUIRE(std::regex_match(desc, m,
-                             std::regex(R"((\d+) x \{name: '([^']*)', type: A, ttl: (\d+), data: '([^']*)'\})")));
-    const std::vector<dns::Record> records(std::stoul(m[1].str()),
-                                           a_record(m[2].str(), m[4].str(), static_cast<std::uint32_t>(std::stoul(m[3].str()))));
+    REQUIRE(std::regex_match(
+        desc, m, std::regex(R"((\d+) x \{name: '([^']*)', type: A, ttl: (\d+), data: '([^']*)'\})")));
+    const std::vector<dns::Record> records(
+        std::stoul(m[1].str()),
+        a_record(m[2].str(), m[4].str(), static_cast<std::uint32_t>(std::stoul(m[3].str()))));
     const auto kp = Keypair::from_seed(seed_of(9));
     for (std::size_t limit : {max_publish_dns_bytes, max_dns_bytes}) {
         auto r = SignedPacket::sign(kp, records, 1, limit);
@@ -417,7 +437,8 @@ void run_ttl(const json& v) {
     constexpr Micros last_seen = 5'000'000'000;
     if (in.contains("record_ttls")) {
         std::vector<dns::Record> records;
-        for (auto t : in.at("record_ttls")) records.push_back(a_record("@", "192.0.2.1", t.get<std::uint32_t>()));
+        for (auto t : in.at("record_ttls"))
+            records.push_back(a_record("@", "192.0.2.1", t.get<std::uint32_t>()));
         const SignedPacket sp = signed_with(records, last_seen);
         if (ex.contains("ttl")) {
             CHECK(sp.ttl(in.at("min").get<std::uint32_t>(), in.at("max").get<std::uint32_t>()) ==
@@ -487,7 +508,8 @@ void run_resolve_policy(const json& v) {
     const auto seqs = v.at("inputs").at("seqs").get<std::vector<std::int64_t>>();
     const auto want = v.at("expected").at("covered").get<std::vector<bool>>();
     REQUIRE(seqs.size() == want.size());
-    for (std::size_t i = 0; i < seqs.size(); ++i) CHECK(invalid_seq_covered_by_cache(seqs[i], cached) == want[i]);
+    for (std::size_t i = 0; i < seqs.size(); ++i)
+        CHECK(invalid_seq_covered_by_cache(seqs[i], cached) == want[i]);
 }
 
 const std::map<std::string, std::function<void(const json&)>>& handlers() {
@@ -514,26 +536,54 @@ void run_category(const std::string& category) {
     for (const auto& v : vectors()) {
         if (v.at("category") != category) continue;
         ++seen;
-        DYNAMIC_SECTION(v.at("id").get<std::string>()) { handlers().at(category)(v); }
+        DYNAMIC_SECTION(v.at("id").get<std::string>()) {
+            handlers().at(category)(v);
+        }
     }
     CHECK(seen > 0);
 }
 
 }  // namespace
 
-TEST_CASE("pkarr vectors: public_key_parse", "[vectors]") { run_category("public_key_parse"); }
-TEST_CASE("pkarr vectors: public_key_format", "[vectors]") { run_category("public_key_format"); }
-TEST_CASE("pkarr vectors: tls_rpk", "[vectors]") { run_category("tls_rpk"); }
-TEST_CASE("pkarr vectors: zbase32", "[vectors]") { run_category("zbase32"); }
-TEST_CASE("pkarr vectors: name_normalization", "[vectors]") { run_category("name_normalization"); }
-TEST_CASE("pkarr vectors: name_lookup", "[vectors]") { run_category("name_lookup"); }
-TEST_CASE("pkarr vectors: bep44_signable", "[vectors]") { run_category("bep44_signable"); }
-TEST_CASE("pkarr vectors: ordering", "[vectors]") { run_category("ordering"); }
-TEST_CASE("pkarr vectors: signed_packet", "[vectors]") { run_category("signed_packet"); }
-TEST_CASE("pkarr vectors: signed_packet_negative", "[vectors]") { run_category("signed_packet_negative"); }
-TEST_CASE("pkarr vectors: ttl", "[vectors]") { run_category("ttl"); }
-TEST_CASE("pkarr vectors: relay_http", "[vectors]") { run_category("relay_http"); }
-TEST_CASE("pkarr vectors: resolve_policy", "[vectors]") { run_category("resolve_policy"); }
+TEST_CASE("pkarr vectors: public_key_parse", "[vectors]") {
+    run_category("public_key_parse");
+}
+TEST_CASE("pkarr vectors: public_key_format", "[vectors]") {
+    run_category("public_key_format");
+}
+TEST_CASE("pkarr vectors: tls_rpk", "[vectors]") {
+    run_category("tls_rpk");
+}
+TEST_CASE("pkarr vectors: zbase32", "[vectors]") {
+    run_category("zbase32");
+}
+TEST_CASE("pkarr vectors: name_normalization", "[vectors]") {
+    run_category("name_normalization");
+}
+TEST_CASE("pkarr vectors: name_lookup", "[vectors]") {
+    run_category("name_lookup");
+}
+TEST_CASE("pkarr vectors: bep44_signable", "[vectors]") {
+    run_category("bep44_signable");
+}
+TEST_CASE("pkarr vectors: ordering", "[vectors]") {
+    run_category("ordering");
+}
+TEST_CASE("pkarr vectors: signed_packet", "[vectors]") {
+    run_category("signed_packet");
+}
+TEST_CASE("pkarr vectors: signed_packet_negative", "[vectors]") {
+    run_category("signed_packet_negative");
+}
+TEST_CASE("pkarr vectors: ttl", "[vectors]") {
+    run_category("ttl");
+}
+TEST_CASE("pkarr vectors: relay_http", "[vectors]") {
+    run_category("relay_http");
+}
+TEST_CASE("pkarr vectors: resolve_policy", "[vectors]") {
+    run_category("resolve_policy");
+}
 
 TEST_CASE("pkarr vectors: all 71 run in one process, no unknown category", "[vectors]") {
     std::set<std::string> ids;
@@ -551,6 +601,6 @@ TEST_CASE("pkarr vectors: all 71 run in one process, no unknown category", "[vec
         ++executed;
     }
     CHECK(executed == expected_vector_count);
-    CHECK(ids.size() == expected_vector_count);  // ids are unique
+    CHECK(ids.size() == expected_vector_count);     // ids are unique
     CHECK(categories.size() == handlers().size());  // and every handler had work
 }

@@ -9,14 +9,16 @@ using namespace pkdns::resolver;
 
 namespace {
 
-IpAddress ip(const char* text) { return IpAddress::parse(text).value(); }
+IpAddress ip(const char* text) {
+    return IpAddress::parse(text).value();
+}
 
 }  // namespace
 
 TEST_CASE("the default allow list admits loopback and private ranges only") {
     AllowList allow;
-    for (auto a : {"127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "::1",
-                   "fd00::1", "::ffff:127.0.0.1", "::ffff:192.168.0.7"}) {
+    for (auto a : {"127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                   "::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:192.168.0.7"}) {
         INFO(a);
         CHECK(allow.allows(ip(a)));
     }

@@ -249,7 +249,8 @@ TEST_CASE("finalize replaces an upstream OPT by ours and echoes DO") {
 
 TEST_CASE("UDP truncation keeps the question and the OPT and sets TC") {
     dns::Packet answer;
-    for (int i = 0; i < 40; ++i) answer.answers.push_back(txt_record("big.example.com", 100, static_cast<char>('a' + i % 26)));
+    for (int i = 0; i < 40; ++i)
+        answer.answers.push_back(txt_record("big.example.com", 100, static_cast<char>('a' + i % 26)));
 
     SECTION("no EDNS: 512 bytes") {
         auto req = must_parse(query_wire("Big.Example.com", dns::type::TXT, 0x0A0A));

@@ -13,9 +13,13 @@ using pkdns::resolver::AnswerCacheConfig;
 
 namespace {
 
-Name name(const char* s) { return Name::parse(s).value(); }
+Name name(const char* s) {
+    return Name::parse(s).value();
+}
 
-Question question(const char* n, std::uint16_t t = type::A) { return Question{name(n), t, class_IN}; }
+Question question(const char* n, std::uint16_t t = type::A) {
+    return Question{name(n), t, class_IN};
+}
 
 Record a_record(const char* owner, std::uint32_t ttl, std::uint8_t last = 1) {
     return Record{name(owner), type::A, class_IN, ttl, Bytes{192, 0, 2, last}};

@@ -19,8 +19,12 @@ using pkdns::storage::test::TempDir;
 
 namespace {
 
-int errc(const Error& e) { return e.code; }
-constexpr int code(DbErrc c) { return static_cast<int>(c); }
+int errc(const Error& e) {
+    return e.code;
+}
+constexpr int code(DbErrc c) {
+    return static_cast<int>(c);
+}
 
 std::int64_t scalar(Database& db, std::string_view sql) {
     auto stmt = db.prepare(sql);
@@ -161,7 +165,8 @@ TEST_CASE("migrate applies pending steps once, each atomically", "[storage][data
     CHECK(*db->user_version() == 0);
     CHECK_FALSE(table_exists(*db, "packets"));
 
-    const std::array<std::string_view, 2> two{"CREATE TABLE a (x)", "CREATE TABLE b (y); INSERT INTO b VALUES (7)"};
+    const std::array<std::string_view, 2> two{"CREATE TABLE a (x)",
+                                              "CREATE TABLE b (y); INSERT INTO b VALUES (7)"};
     REQUIRE(db->migrate(two).ok());
     CHECK(*db->user_version() == 2);
     CHECK(table_exists(*db, "a"));

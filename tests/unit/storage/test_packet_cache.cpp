@@ -59,7 +59,8 @@ std::size_t size(PacketCache& cache) {
 }
 
 // Writes a row directly, bypassing the cache's checks: what a hostile or damaged file may hold.
-void insert_raw(Database& db, ByteView key, std::int64_t timestamp, std::int64_t last_seen, ByteView packet_bytes) {
+void insert_raw(Database& db, ByteView key, std::int64_t timestamp, std::int64_t last_seen,
+                ByteView packet_bytes) {
     auto stmt = db.prepare("INSERT OR REPLACE INTO packets VALUES (?1, ?2, ?3, ?4, 0)");
     REQUIRE(stmt.ok());
     StatementScope s(*stmt);
@@ -165,8 +166,8 @@ TEST_CASE("equal timestamps: the larger DNS bytes win, compared from offset 104"
     std::optional<SignedPacket> big;
     for (std::uint32_t ttl = 301; ttl < 400 && !big; ++ttl) {
         auto candidate = test::sign(kp, {test::txt("_x", "b", ttl)}, ts, 10);
-        if (std::lexicographical_compare(candidate.bytes().begin(), candidate.bytes().end(), small.bytes().begin(),
-                                         small.bytes().end()))
+        if (std::lexicographical_compare(candidate.bytes().begin(), candidate.bytes().end(),
+                                         small.bytes().begin(), small.bytes().end()))
             big = candidate;
     }
     REQUIRE(big.has_value());
@@ -268,7 +269,7 @@ TEST_CASE("touches are written in batches", "[storage][packet_cache]") {
     const auto t0 = static_cast<std::int64_t>(clock.now);
     clock.now += 50;
     cache->touch(a.public_key());
-    CHECK(last_access(a) == t0);  // pending
+    CHECK(last_access(a) == t0);   // pending
     cache->touch(b.public_key());  // second pending touch: the batch is written
     CHECK(last_access(a) == t0 + 50);
     CHECK(last_access(b) == t0 + 50);
@@ -291,8 +292,12 @@ TEST_CASE("a corrupt row is deleted and reported as a miss", "[storage][packet_c
         bytes.resize(104 + 5);
         insert_raw(db, key, 100, 0, bytes);
     }
-    SECTION("a packet of another key") { insert_raw(db, key, 100, 0, other.bytes()); }
-    SECTION("timestamp column disagrees with the packet") { insert_raw(db, key, 999, 0, good.bytes()); }
+    SECTION("a packet of another key") {
+        insert_raw(db, key, 100, 0, other.bytes());
+    }
+    SECTION("timestamp column disagrees with the packet") {
+        insert_raw(db, key, 999, 0, good.bytes());
+    }
     SECTION("oversized blob") {
         Bytes huge = good.bytes();
         huge.resize(5000, 0);
@@ -330,12 +335,14 @@ TEST_CASE("a last_seen far in the future is not believed", "[storage][packet_cac
     auto db = open_memory();
     auto cache = open_cache(db, clock);
     const auto p = packet(7, 100);
-    insert_raw(db, p.public_key().view(), 100, static_cast<std::int64_t>(clock.now + 3600'000'000ULL), p.bytes());
+    insert_raw(db, p.public_key().view(), 100, static_cast<std::int64_t>(clock.now + 3600'000'000ULL),
+               p.bytes());
     auto got = get(cache, p.public_key());
     REQUIRE(got.has_value());
     CHECK(got->last_seen() == 0);
 
-    insert_raw(db, p.public_key().view(), 100, static_cast<std::int64_t>(clock.now + 30'000'000ULL), p.bytes());
+    insert_raw(db, p.public_key().view(), 100, static_cast<std::int64_t>(clock.now + 30'000'000ULL),
+               p.bytes());
     CHECK(get(cache, p.public_key())->last_seen() == clock.now + 30'000'000ULL);
 }
 
@@ -366,8 +373,9 @@ TEST_CASE("list and for_each page through every packet in key order", "[storage]
         all.push_back(packet(i, i));
         put(cache, all.back());
     }
-    std::sort(all.begin(), all.end(),
-              [](const SignedPacket& x, const SignedPacket& y) { return x.public_key().bytes() < y.public_key().bytes(); });
+    std::sort(all.begin(), all.end(), [](const SignedPacket& x, const SignedPacket& y) {
+        return x.public_key().bytes() < y.public_key().bytes();
+    });
 
     auto first = cache.list(std::nullopt, 3);
     REQUIRE(first.ok());

@@ -33,7 +33,9 @@ bool close_loop(uv::Loop& loop) {
     return loop.close().ok();
 }
 
-SocketAddress loopback(std::uint16_t port = 0) { return SocketAddress{IpAddress::v4(127, 0, 0, 1), port}; }
+SocketAddress loopback(std::uint16_t port = 0) {
+    return SocketAddress{IpAddress::v4(127, 0, 0, 1), port};
+}
 
 // A port on 127.0.0.1 with nothing listening: bound once by us and released.
 std::uint16_t unused_port(uv::Loop& loop) {
@@ -58,20 +60,22 @@ TEST_CASE("echo round trip through a listener and a client connection") {
         int server_closed = 0;
         bool server_close_ok = false;
         std::optional<SocketAddress> server_saw_peer;
-        REQUIRE(listener
-                    .listen(16,
-                            [&](std::unique_ptr<uv::TcpConnection> c) {
-                                auto* conn = c.get();
-                                server_saw_peer = conn->peer_address().value();
-                                conn->set_on_eof([conn] { conn->shutdown(); });
-                                conn->set_on_close([&](Result<void> r) {
-                                    ++server_closed;
-                                    server_close_ok = r.ok();
-                                });
-                                REQUIRE(conn->start_read([conn](ByteView d) { REQUIRE(conn->write(d).ok()); }).ok());
-                                accepted.push_back(std::move(c));
-                            })
-                    .ok());
+        REQUIRE(
+            listener
+                .listen(16,
+                        [&](std::unique_ptr<uv::TcpConnection> c) {
+                            auto* conn = c.get();
+                            server_saw_peer = conn->peer_address().value();
+                            conn->set_on_eof([conn] { conn->shutdown(); });
+                            conn->set_on_close([&](Result<void> r) {
+                                ++server_closed;
+                                server_close_ok = r.ok();
+                            });
+                            REQUIRE(
+                                conn->start_read([conn](ByteView d) { REQUIRE(conn->write(d).ok()); }).ok());
+                            accepted.push_back(std::move(c));
+                        })
+                .ok());
         const auto server_addr = listener.local_address().value();
         REQUIRE(server_addr.port != 0);
 
@@ -281,7 +285,8 @@ TEST_CASE("connect times out when the peer's accept queue is full") {
             c.set_on_close([&](Result<void>) { ++late; });
             c.connect(target, 300, [&](Result<void>) { ++late; });
         }
-        REQUIRE_FALSE(run_until(loop, [&] { return late > 0; }, 500));
+        REQUIRE_FALSE(run_until(
+            loop, [&] { return late > 0; }, 500));
     }
     CHECK(close_loop(loop));
     ::close(fd);

@@ -53,7 +53,9 @@ dns::Record txt(const std::string& owner, const std::string& s) {
 dns::Record cname(const std::string& owner, const std::string& target, std::uint32_t ttl = 300) {
     return rr(owner, type::CNAME, wire(target), ttl);
 }
-dns::Record ns(const std::string& owner, const std::string& target) { return rr(owner, type::NS, wire(target)); }
+dns::Record ns(const std::string& owner, const std::string& target) {
+    return rr(owner, type::NS, wire(target));
+}
 dns::Record dname(const std::string& owner, const std::string& target) {
     return rr(owner, type::DNAME, wire(target), 600);
 }
@@ -264,7 +266,8 @@ TEST_CASE("CNAME loops and long chains stop") {
     // A chain just within the bound completes.
     std::vector<dns::Record> shortz;
     const int steps = static_cast<int>(pkarr::max_zone_chain) - 1;
-    for (int i = 0; i < steps; ++i) shortz.push_back(cname("c" + std::to_string(i), "c" + std::to_string(i + 1)));
+    for (int i = 0; i < steps; ++i)
+        shortz.push_back(cname("c" + std::to_string(i), "c" + std::to_string(i + 1)));
     shortz.push_back(a("c" + std::to_string(steps), "1.2.3.4"));
     auto ok = ask(shortz, "c0", type::A);
     CHECK_FALSE(ok.chain_truncated);

@@ -25,8 +25,8 @@ pkarr::PublicKey test_key() {
 struct TempDir {
     fs::path path;
     TempDir() {
-        path = fs::temp_directory_path() / ("pkdns-zonefile-" + std::to_string(::getpid()) + "-" +
-                                            std::to_string(counter()++));
+        path = fs::temp_directory_path() /
+               ("pkdns-zonefile-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
         fs::create_directories(path);
     }
     ~TempDir() {
@@ -84,7 +84,8 @@ TEST_CASE("zone file: absolute names inside the key are accepted any case") {
     TempDir dir;
     std::string upper = test_key().to_z32();
     for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    auto file = dir.write("abs.zone", "www." + upper + ". 120 A 10.0.0.1\n" + test_key().to_z32() + ". TXT \"x\"\n");
+    auto file =
+        dir.write("abs.zone", "www." + upper + ". 120 A 10.0.0.1\n" + test_key().to_z32() + ". TXT \"x\"\n");
     auto records = pkarr::load_zone_file(file, test_key());
     REQUIRE(records.ok());
     REQUIRE(records->size() == 2);
