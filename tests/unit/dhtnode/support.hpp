@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the libuv-driven tests: run a loop until a condition holds, bounded by a timer.
+// Helpers for the DHT node tests: keys and signed items (loop helpers: support/uv_loop.hpp).
 
 #include <cstdint>
 #include <cstring>
@@ -7,27 +7,11 @@
 #include <string_view>
 
 #include "common/uv.hpp"
+#include "support/uv_loop.hpp"
 #include "pkarr/dht/item_store.hpp"
 #include "pkarr/keys.hpp"
 
 namespace pkdns::test {
-
-// Runs `loop` until `done()` or `deadline_ms` passed. Returns done().
-inline bool run_until(uv::Loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 10000) {
-    bool expired = false;
-    {
-        uv::Timer deadline(loop);
-        deadline.start(deadline_ms, 0, [&] { expired = true; });
-        while (!done() && !expired) loop.run_once();
-    }
-    return done();
-}
-
-// Lets pending close callbacks run, then closes the loop (must return 0 per design.md §4).
-inline bool close_loop(uv::Loop& loop) {
-    loop.run();
-    return loop.close().ok();
-}
 
 inline pkarr::Keypair keypair(std::uint8_t last) {
     pkarr::Keypair::Seed seed{};
@@ -42,10 +26,6 @@ inline dht::MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, st
     item.value = Bytes(value.begin(), value.end());
     item.signature = kp.sign(dht::mutable_signable({}, item.seq, item.value));
     return item;
-}
-
-inline SocketAddress loopback(std::uint16_t port = 0) {
-    return SocketAddress{IpAddress::v4(127, 0, 0, 1), port};
 }
 
 }  // namespace pkdns::test

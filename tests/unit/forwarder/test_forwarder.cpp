@@ -13,6 +13,8 @@
 #include "common/uv_tcp.hpp"
 #include "resolver/forwarder.hpp"
 
+#include "support/uv_loop.hpp"
+
 using namespace pkdns;
 using namespace pkdns::dns;
 using pkdns::resolver::Forwarder;
@@ -21,24 +23,10 @@ namespace forward_error = pkdns::resolver::forward_error;
 
 namespace {
 
-bool run_until(uv::Loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 5000) {
-    bool expired = false;
-    {
-        uv::Timer deadline(loop);
-        deadline.start(deadline_ms, 0, [&] { expired = true; });
-        while (!done() && !expired) loop.run_once();
-    }
-    return done();
-}
+using pkdns::test::close_loop;
+using pkdns::test::run_until;
 
-bool close_loop(uv::Loop& loop) {
-    loop.run();
-    return loop.close().ok();
-}
-
-SocketAddress loopback(std::uint16_t port = 0) {
-    return SocketAddress{IpAddress::v4(127, 0, 0, 1), port};
-}
+using pkdns::test::loopback;
 
 Question question(const char* n, std::uint16_t t = type::A) {
     return Question{Name::parse(n).value(), t, class_IN};

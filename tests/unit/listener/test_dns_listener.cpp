@@ -13,25 +13,15 @@
 #include "common/uv_tcp.hpp"
 #include "resolver/dns_listener.hpp"
 
+#include "support/uv_loop.hpp"
+
 using namespace pkdns;
 using namespace pkdns::resolver;
 
 namespace {
 
-bool run_until(uv::Loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 5000) {
-    bool expired = false;
-    {
-        uv::Timer deadline(loop);
-        deadline.start(deadline_ms, 0, [&] { expired = true; });
-        while (!done() && !expired) loop.run_once();
-    }
-    return done();
-}
-
-bool close_loop(uv::Loop& loop) {
-    loop.run();
-    return loop.close().ok();
-}
+using pkdns::test::close_loop;
+using pkdns::test::run_until;
 
 SocketAddress loopback4() {
     return SocketAddress{IpAddress::v4(127, 0, 0, 1), 0};
