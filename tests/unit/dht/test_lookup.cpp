@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 
+#include "support/dht_items.hpp"
 #include "pkarr/dht/krpc.hpp"
 #include "pkarr/dht/lookup.hpp"
 #include "pkarr/dht/server.hpp"
@@ -27,14 +28,7 @@ RandomFn seeded_rng(std::uint32_t seed) {
     };
 }
 
-MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, std::string_view value) {
-    MutableItem item;
-    std::memcpy(item.key.data(), kp.public_key().bytes().data(), 32);
-    item.seq = seq;
-    item.value = Bytes(value.begin(), value.end());
-    item.signature = kp.sign(mutable_signable({}, item.seq, item.value));
-    return item;
-}
+using pkdns::test::sign_item;
 
 // An in-memory DHT: every node is a RoutingTable + Server; messages go through encode/decode.
 struct SimNode {

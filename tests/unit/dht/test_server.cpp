@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "support/dht_items.hpp"
 #include "pkarr/dht/krpc.hpp"
 #include "pkarr/dht/server.hpp"
 #include "pkarr/keys.hpp"
@@ -14,14 +15,7 @@ namespace {
 const TimePoint t0 = TimePoint{} + 1000h;
 const Address client = Address::v4(0x0a000002u, 40000);  // 10.0.0.2
 
-MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, std::string_view value) {
-    MutableItem item;
-    std::memcpy(item.key.data(), kp.public_key().bytes().data(), 32);
-    item.seq = seq;
-    item.value = Bytes(value.begin(), value.end());
-    item.signature = kp.sign(mutable_signable({}, item.seq, item.value));
-    return item;
-}
+using pkdns::test::sign_item;
 
 struct Fixture {
     RoutingTable table{NodeId::random()};

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string_view>
 
+#include "support/dht_items.hpp"
 #include "common/uv.hpp"
 #include "support/uv_loop.hpp"
 #include "pkarr/dht/item_store.hpp"
@@ -17,15 +18,6 @@ inline pkarr::Keypair keypair(std::uint8_t last) {
     pkarr::Keypair::Seed seed{};
     seed[31] = last;
     return pkarr::Keypair::from_seed(seed);
-}
-
-inline dht::MutableItem sign_item(const pkarr::Keypair& kp, std::int64_t seq, std::string_view value) {
-    dht::MutableItem item;
-    std::memcpy(item.key.data(), kp.public_key().bytes().data(), 32);
-    item.seq = seq;
-    item.value = Bytes(value.begin(), value.end());
-    item.signature = kp.sign(dht::mutable_signable({}, item.seq, item.value));
-    return item;
 }
 
 }  // namespace pkdns::test
