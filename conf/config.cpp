@@ -549,6 +549,8 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"listen", "http.listen", http_listen},
              {"tls_cert", "http.tls_cert", set_string(c.http.tls_cert, path)},
              {"tls_key", "http.tls_key", set_string(c.http.tls_key, path)},
+             {"trusted_proxies", "http.trusted_proxies",
+              set_list<Cidr>(c.http.trusted_proxies, Cidr::parse, true, "")},
          }},
         {"log",
          {
@@ -662,7 +664,9 @@ std::string to_toml(const Config& config) {
     section(os, "[http]",
             toml::table{{"listen", config.http.listen ? config.http.listen->to_string() : std::string()},
                         {"tls_cert", config.http.tls_cert},
-                        {"tls_key", config.http.tls_key}});
+                        {"tls_key", config.http.tls_key},
+                        {"trusted_proxies",
+                         strings(config.http.trusted_proxies, [](const Cidr& c) { return c.to_string(); })}});
     section(os, "[log]", toml::table{{"level", config.log.level}});
     for (const auto& p : config.publish) {
         section(

@@ -82,6 +82,9 @@ struct HttpConfig {
     std::optional<SocketAddress> listen;  // "" in TOML = no HTTP listener
     std::string tls_cert;                 // both set or both empty; empty = plain HTTP
     std::string tls_key;
+    // Proxies whose X-Forwarded-For names the client (for rate limits and the allow list);
+    // empty = the peer address is always the client.
+    std::vector<Cidr> trusted_proxies;
 
     bool operator==(const HttpConfig&) const = default;
 };

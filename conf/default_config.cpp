@@ -82,6 +82,8 @@ listen = ""
 # PEM certificate chain and private key; both set = HTTPS, both empty = plain HTTP.
 tls_cert = ""
 tls_key = ""
+# Reverse proxies (CIDRs) allowed to name the client in X-Forwarded-For; [] = trust nobody.
+trusted_proxies = []
 
 [log]
 # trace, debug, info, warn, error, critical or off. debug logs one line per query.

@@ -12,6 +12,10 @@ pkgs=(
   nsd knot-dnsutils bind9-dnsutils dnsperf
   python3 curl openssl
 )
+# `--bench`: also the peers and load generators of bench/ (dns-bench's resolvers, h2load).
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(unbound dnsmasq dnsdist pdns-recursor tcpdump nghttp2-client gcc libc6-dev)
+fi
 # Node.js may come from elsewhere (nodesource's nodejs bundles npm and conflicts with Debian's
 # npm package): ask for Debian's only when the commands are missing.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

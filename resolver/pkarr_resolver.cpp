@@ -122,6 +122,33 @@ void PkarrResolver::lookup(const pkarr::PublicKey& key, const Admit& admit, Done
     start_lookup(key, std::nullopt, std::move(done));
 }
 
+std::shared_ptr<const pkarr::SignedPacket> PkarrResolver::cached(const pkarr::PublicKey& key) {
+    if (Entry* entry = front_find(key); entry && entry->packet) return entry->packet;
+    if (!cache_) return nullptr;
+    auto got = cache_->get(key);
+    if (!got) {
+        spdlog::warn("packet cache read for {} failed: {}", key.to_z32(), got.error().message);
+        return nullptr;
+    }
+    if (!got->has_value()) return nullptr;
+    ++stats_.sqlite_hits;
+    front_put(key, std::make_shared<const pkarr::SignedPacket>(std::move(**got)), 0);
+    return front_find(key)->packet;
+}
+
+PkarrResolver::Offer PkarrResolver::offer(pkarr::SignedPacket packet) {
+    const pkarr::PublicKey key = packet.public_key();
+    std::shared_ptr<const pkarr::SignedPacket> current = cached(key);
+    if (current && !packet.more_recent_than(*current))
+        return packet.same_as(*current) ? Offer::same : Offer::older;
+    ++stats_.stored;
+    packet.set_last_seen(clock_());
+    auto fresh = std::make_shared<const pkarr::SignedPacket>(std::move(packet));
+    store(*fresh);
+    front_put(key, std::move(fresh), 0);
+    return Offer::stored;
+}
+
 void PkarrResolver::serve_packet(const pkarr::PublicKey& key, Entry& entry, pkarr::Micros now, Done& done) {
     const bool expired = entry.packet->is_expired(now, config_.min_ttl, config_.max_ttl);
     PacketLookup r = found(entry.packet, expired);

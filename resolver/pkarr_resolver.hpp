@@ -84,6 +84,14 @@ public:
     PkarrResolver& operator=(const PkarrResolver&) = delete;
 
     void lookup(const pkarr::PublicKey& key, const Admit& admit, Done done);
+
+    // A verified packet that arrived outside a lookup (a PUT to our relay API, a relay answer
+    // after the query was served). Stored (front and SQLite) only when more recent than what
+    // is cached: `older` is the relay API's 409.
+    enum class Offer { stored, same, older };
+    Offer offer(pkarr::SignedPacket packet);
+    // The cached packet for `key` (front, then SQLite), fresh or not; no network.
+    std::shared_ptr<const pkarr::SignedPacket> cached(const pkarr::PublicKey& key);
     // Fails every waiting query; later lookups fail at once.
     void close();
 

@@ -13,7 +13,8 @@
 
 namespace pkdns::resolver {
 
-enum class Transport : std::uint8_t { udp, tcp };
+// https: DNS over HTTPS (RFC 8484); sized like TCP (no truncation below 65535 bytes).
+enum class Transport : std::uint8_t { udp, tcp, https };
 
 inline constexpr std::uint16_t min_udp_payload = 512;
 inline constexpr std::uint16_t max_udp_payload = 4096;

@@ -18,6 +18,8 @@ struct Resolver::Job {
     std::uint32_t hops = 0;          // names chased after the first
     bool authoritative = false;      // AA of the first hop
     bool completed = false;
+    Transport transport = Transport::udp;
+    StatsRoute route = StatsRoute::local;  // of the question as asked
 };
 
 namespace {
@@ -159,11 +161,13 @@ void Resolver::resolve(const Request& request, const ClientInfo& client, Complet
     auto job = std::make_shared<Job>();
     job->request = request;
     job->client = client.address.ip;
+    job->transport = client.transport;
     job->done = std::move(done);
 
     // 2. access control and the per-client rate limit
-    if (access_.admit(job->client, clocks_.mono_ms()) != Admission::allowed) {
+    if (Admission a = access_.admit(job->client, clocks_.mono_ms()); a != Admission::allowed) {
         ++stats_.refused;
+        if (a == Admission::rate_limited) ++stats_.rate_limited;
         return fail(job, dns::rcode::REFUSED, "client not allowed or over its rate limit");
     }
     if (config_.disable_any_queries && is_any_query(request)) return complete(job, rfc8482_answer(request));
@@ -174,6 +178,10 @@ void Resolver::resolve(const Request& request, const ClientInfo& client, Complet
 
 void Resolver::step(const JobPtr& job, const dns::Name& name) {
     Route route = route_name(name, config_.top_level_domain);
+    if (job->hops == 0)
+        job->route = route.kind == RouteKind::pkarr   ? StatsRoute::pkarr
+                     : route.kind == RouteKind::icann ? StatsRoute::icann
+                                                      : StatsRoute::local;
     switch (route.kind) {
         case RouteKind::nxdomain:
             return after_hop(job, rcode_only(dns::rcode::NXDOMAIN), std::nullopt);
@@ -204,6 +212,7 @@ void Resolver::pkarr_step(const JobPtr& job, const Route& route) {
             }
             case PacketLookup::Status::rate_limited:
                 ++stats_.refused;
+                ++stats_.dht_rate_limited;
                 return fail(job, dns::rcode::REFUSED, "DHT query rate limit");
             case PacketLookup::Status::failed:
                 return fail(job, dns::rcode::SERVFAIL, "PKARR lookup failed: " + r.error);
@@ -341,6 +350,8 @@ void Resolver::complete(const JobPtr& job, dns::Packet answer) {
     job->completed = true;
     if (answer.rcode() == dns::rcode::SERVFAIL) ++stats_.servfail;
     if (answer.rcode() == dns::rcode::NXDOMAIN) ++stats_.nxdomain;
+    ++stats_.answers[static_cast<int>(job->transport)][static_cast<int>(job->route)]
+                    [std::min<int>(answer.rcode(), ResolverStats::rcode_other)];
     if (spdlog::should_log(spdlog::level::debug))  // per-query lines cost nothing at info
         spdlog::debug("{} {} {} -> {} ({} answers)", job->client.to_string(),
                       job->request.question.name.to_string(), dns::type_to_string(job->request.question.type),

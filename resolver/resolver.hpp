@@ -85,8 +85,18 @@ struct ResolverClocks {
     std::function<std::uint64_t()> mono_ms;  // required
 };
 
+// The route of the question as asked, for statistics: local = refused before routing, RFC 8482,
+// or a malformed key label.
+enum class StatsRoute : std::uint8_t { pkarr, icann, local };
+
 struct ResolverStats {
     std::uint64_t queries = 0, refused = 0, pkarr = 0, icann = 0, servfail = 0, nxdomain = 0;
+    std::uint64_t rate_limited = 0;      // REFUSED by the per-client query rate limit
+    std::uint64_t dht_rate_limited = 0;  // REFUSED by the per-client DHT lookup rate limit
+    // Completed queries by transport (udp, tcp, https) x route (pkarr, icann, local) x rcode
+    // (0..5 as is, rcode_other for the rest).
+    static constexpr int transports = 3, routes = 3, rcode_other = 6;
+    std::uint64_t answers[transports][routes][rcode_other + 1] = {};
 };
 
 class Resolver {
