@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 20
 CMAKE_COMMON = -DPKDNS_SHARED_DIR=$(SHARED) -DPKDNS_DHT_PEER_DIR=$(abspath $(BUILD))/dht-peer
 CLANG = -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16
 
-.PHONY: all deps build asan fuzz dht-peer run test test-unit test-asan test-fuzz format clean
+.PHONY: all deps build asan fuzz dht-peer run test test-unit test-asan test-fuzz bench format clean
 
 all: build
 
@@ -58,6 +58,13 @@ test: build asan fuzz dht-peer
 	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-unit
+
+# Benchmarks against peers (not part of `make test`): installs the peers first.
+bench: build dht-peer
+	@bash packaging/install-deps.sh --bench
+	bash bench/resolver.sh --pkdns $(BUILD)/pkdns
+	bash bench/doh.sh --pkdns $(BUILD)/pkdns
+	python3 bench/dht-lookup.py --pkdns $(BUILD)/pkdns --peer $(BUILD)/dht-peer
 
 format:
 	find common conf pkarr storage resolver tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
