@@ -1,6 +1,15 @@
 #include "resolver/dns_listener.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -13,6 +22,223 @@ namespace pkdns::resolver {
 namespace {
 
 constexpr std::size_t max_tcp_message = 65535;
+constexpr int udp_batch = 32;                 // datagrams per recvmmsg/sendmmsg
+constexpr int udp_rounds = 4;                 // batches per readiness event (fairness with TCP)
+constexpr std::size_t udp_slot = 4096;        // larger queries are dropped (MSG_TRUNC)
+constexpr std::size_t udp_max_queued = 4096;  // replies waiting for a full socket buffer
+
+std::string errno_text() {
+    return std::strerror(errno);
+}
+
+// UDP read and written in batches from a uv_poll_t: under load one recvmmsg/sendmmsg moves up
+// to `udp_batch` datagrams, where uv_udp_t makes one recvmsg and one sendmsg per query.
+// Replies given while a batch is handled leave together at its end; later ones (after an
+// upstream answered) are sent at once. Replies that meet a full socket buffer wait (bounded).
+class BatchUdp {
+public:
+    using OnDatagram = std::function<void(ByteView data, const SocketAddress& from)>;
+
+    static Result<std::unique_ptr<BatchUdp>> open(uv::Loop& loop, const SocketAddress& address);
+    ~BatchUdp();
+    BatchUdp(const BatchUdp&) = delete;
+    BatchUdp& operator=(const BatchUdp&) = delete;
+
+    Result<void> start(OnDatagram cb);
+    void send(ByteView data, const SocketAddress& to);
+    Result<SocketAddress> local_address() const;
+
+private:
+    struct Out {
+        Bytes data;
+        sockaddr_storage addr{};
+        socklen_t len = 0;
+    };
+    // Freed in the poll handle's close callback (design.md §4), which also closes the socket.
+    struct Block {
+        uv_poll_t poll;
+        int fd = -1;
+        OnDatagram cb;  // never reset while a callback may run; dies with the block
+        bool closing = false;
+        bool batching = false;
+        int events = 0;
+        Bytes in = Bytes(udp_batch * udp_slot);
+        std::array<mmsghdr, udp_batch> msgs{};
+        std::array<iovec, udp_batch> iov{};
+        std::array<sockaddr_storage, udp_batch> peers{};
+        std::vector<Out> out;  // this batch's replies: the first out_used slots
+        std::size_t out_used = 0;
+        std::deque<Out> queued;
+
+        void read();
+        void flush();
+        void drain();
+        void watch();
+        void enqueue(Out o) {
+            if (queued.size() < udp_max_queued) queued.push_back(std::move(o));
+        }
+    };
+    explicit BatchUdp(Block* block) : block_(block) {}
+    Block* block_;
+};
+
+Result<std::unique_ptr<BatchUdp>> BatchUdp::open(uv::Loop& loop, const SocketAddress& address) {
+    sockaddr_storage ss{};
+    address.to_sockaddr(ss);
+    const int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error("socket: " + errno_text());
+    if (address.ip.is_v6()) {
+        const int one = 1;  // v6-only, so [::]:53 and 0.0.0.0:53 can both be bound
+        (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), static_cast<socklen_t>(address.sockaddr_length())) !=
+        0) {
+        auto e = make_error("bind " + address.to_string() + ": " + errno_text());
+        ::close(fd);
+        return e;
+    }
+    auto* b = new Block{};
+    if (int rc = uv_poll_init(loop.get(), &b->poll, fd); rc != 0) {
+        ::close(fd);
+        delete b;
+        return make_error(std::string("uv_poll_init: ") + uv_strerror(rc));
+    }
+    b->fd = fd;
+    b->poll.data = b;
+    return std::unique_ptr<BatchUdp>(new BatchUdp(b));
+}
+
+BatchUdp::~BatchUdp() {
+    block_->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&block_->poll), [](uv_handle_t* h) {
+        auto* b = static_cast<Block*>(h->data);
+        ::close(b->fd);
+        delete b;
+    });
+}
+
+Result<void> BatchUdp::start(OnDatagram cb) {
+    block_->cb = std::move(cb);
+    block_->events = 0;
+    block_->watch();
+    if (block_->events == 0) return make_error("uv_poll_start failed");
+    return {};
+}
+
+void BatchUdp::Block::watch() {
+    const int want = UV_READABLE | (queued.empty() ? 0 : UV_WRITABLE);
+    if (want == events) return;
+    int rc = uv_poll_start(&poll, want, [](uv_poll_t* h, int status, int ready) {
+        auto* b = static_cast<Block*>(h->data);
+        if (status < 0 || b->closing) return;
+        if ((ready & UV_WRITABLE) != 0) b->drain();
+        if ((ready & UV_READABLE) != 0) b->read();
+    });
+    if (rc == 0) events = want;
+}
+
+void BatchUdp::Block::read() {
+    for (int round = 0; round < udp_rounds && !closing; ++round) {
+        for (int i = 0; i < udp_batch; ++i) {
+            iov[i] = iovec{in.data() + i * udp_slot, udp_slot};
+            msgs[i].msg_hdr = msghdr{};
+            msgs[i].msg_hdr.msg_name = &peers[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_len = 0;
+        }
+        const int n = ::recvmmsg(fd, msgs.data(), udp_batch, MSG_DONTWAIT, nullptr);
+        if (n <= 0) return;  // EAGAIN, or an error for this read: the next readiness retries
+        batching = true;
+        for (int i = 0; i < n && !closing; ++i) {
+            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) continue;
+            auto from = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peers[i]));
+            if (!from) continue;
+            try {
+                cb(ByteView(in.data() + i * udp_slot, msgs[i].msg_len), from.value());
+            } catch (...) {  // no exception crosses libuv; the query is dropped
+            }
+        }
+        batching = false;
+        if (closing) return;
+        flush();
+        if (n < udp_batch) return;
+    }
+}
+
+void BatchUdp::Block::flush() {
+    std::size_t done = 0;
+    while (done < out_used) {
+        const std::size_t n = std::min<std::size_t>(out_used - done, udp_batch);
+        for (std::size_t i = 0; i < n; ++i) {
+            Out& o = out[done + i];
+            iov[i] = iovec{o.data.data(), o.data.size()};
+            msgs[i].msg_hdr = msghdr{};
+            msgs[i].msg_hdr.msg_name = &o.addr;
+            msgs[i].msg_hdr.msg_namelen = o.len;
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        const int sent = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+        if (sent > 0) {
+            done += static_cast<std::size_t>(sent);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            break;
+        } else {
+            ++done;  // this datagram cannot be sent (e.g. unreachable): drop it
+        }
+    }
+    for (; done < out_used; ++done) enqueue(std::move(out[done]));
+    out_used = 0;
+    watch();
+}
+
+void BatchUdp::Block::drain() {
+    while (!queued.empty()) {
+        const Out& o = queued.front();
+        const ssize_t rc = ::sendto(fd, o.data.data(), o.data.size(), MSG_DONTWAIT,
+                                    reinterpret_cast<const sockaddr*>(&o.addr), o.len);
+        if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) break;
+        queued.pop_front();
+    }
+    watch();
+}
+
+void BatchUdp::send(ByteView data, const SocketAddress& to) {
+    Block& b = *block_;
+    if (b.closing) return;
+    Out* o;
+    Out direct;
+    if (b.batching) {
+        if (b.out_used == b.out.size()) b.out.emplace_back();
+        o = &b.out[b.out_used++];
+    } else {
+        o = &direct;
+    }
+    o->data.assign(data.begin(), data.end());
+    to.to_sockaddr(o->addr);
+    o->len = static_cast<socklen_t>(to.sockaddr_length());
+    if (b.batching) return;
+    if (!b.queued.empty()) {  // keep order behind what waits
+        b.enqueue(std::move(direct));
+        return;
+    }
+    const ssize_t rc = ::sendto(b.fd, o->data.data(), o->data.size(), MSG_DONTWAIT,
+                                reinterpret_cast<const sockaddr*>(&o->addr), o->len);
+    if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+        b.enqueue(std::move(direct));
+        b.watch();
+    }
+}
+
+Result<SocketAddress> BatchUdp::local_address() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(block_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+        return make_error("getsockname: " + errno_text());
+    return SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
+}
 
 struct Conn {
     std::uint64_t id = 0;
@@ -44,9 +270,10 @@ struct DnsListener::State : std::enable_shared_from_this<DnsListener::State> {
 
     uv::Loop& loop;
     Handler handler;
+    FastPath fast_path;
     ListenerOptions options;
     ListenerStats stats;
-    std::vector<std::unique_ptr<uv::UdpSocket>> udp;  // indexes are captured by UDP replies
+    std::vector<std::unique_ptr<BatchUdp>> udp;  // indexes are captured by UDP replies
     std::vector<std::unique_ptr<uv::TcpListener>> tcp;
     std::unordered_map<std::uint64_t, std::shared_ptr<Conn>> conns;
     std::uint64_t next_conn_id = 1;
@@ -73,10 +300,18 @@ struct DnsListener::State : std::enable_shared_from_this<DnsListener::State> {
 
 void DnsListener::State::on_udp(std::size_t index, ByteView data, const SocketAddress& from) {
     if (closed) return;
+    if (fast_path) {
+        ByteView fast;
+        if (fast_path(data, ClientInfo{from, Transport::udp, 0}, fast)) {
+            ++stats.udp_queries;
+            if (!fast.empty()) udp[index]->send(fast, from);
+            return;
+        }
+    }
     auto parsed = parse_request(data);
     if (auto* rejection = std::get_if<Rejection>(&parsed)) {
         ++stats.rejected;
-        if (!rejection->reply.empty()) (void)udp[index]->send(rejection->reply, from);
+        if (!rejection->reply.empty()) udp[index]->send(rejection->reply, from);
         return;
     }
     ++stats.udp_queries;
@@ -87,7 +322,7 @@ void DnsListener::State::on_udp(std::size_t index, ByteView data, const SocketAd
         *done = true;
         auto s = weak.lock();
         if (!s || s->closed || index >= s->udp.size() || !s->udp[index] || bytes.empty()) return;
-        (void)s->udp[index]->send(bytes, from);
+        s->udp[index]->send(bytes, from);
     };
     call_handler(handler, std::move(std::get<Request>(parsed)), ClientInfo{from, Transport::udp, 0}, reply);
 }
@@ -167,7 +402,18 @@ void DnsListener::State::process_frames(const std::shared_ptr<Conn>& c) {
             break;
         }
         if (c->inbuf.size() - pos - 2 < len) break;
-        auto parsed = parse_request(ByteView(c->inbuf).subspan(pos + 2, len));
+        const ByteView frame = ByteView(c->inbuf).subspan(pos + 2, len);
+        if (fast_path) {
+            ByteView fast;
+            if (fast_path(frame, ClientInfo{c->peer, Transport::tcp, c->id}, fast)) {
+                pos += 2 + len;
+                ++stats.tcp_queries;
+                c->last_activity_ms = loop.now_ms();
+                if (!fast.empty()) write_frame(c, fast);
+                continue;
+            }
+        }
+        auto parsed = parse_request(frame);
         pos += 2 + len;
         if (auto* rejection = std::get_if<Rejection>(&parsed)) {
             ++stats.rejected;
@@ -292,10 +538,9 @@ Result<void> DnsListener::listen(const SocketAddress& address) {
     const int attempts = address.port == 0 ? 8 : 1;
     Error last = make_error("no attempt");
     for (int attempt = 0; attempt < attempts; ++attempt) {
-        auto udp = std::make_unique<uv::UdpSocket>(s.loop);
-        if (auto r = udp->bind(address); !r) {
-            return make_error("UDP bind " + address.to_string() + ": " + r.error().message);
-        }
+        auto opened = BatchUdp::open(s.loop, address);
+        if (!opened) return make_error("UDP " + opened.error().message);
+        std::unique_ptr<BatchUdp> udp = std::move(opened.value());
         auto bound = udp->local_address();
         if (!bound) return make_error("UDP " + address.to_string() + ": " + bound.error().message);
 
@@ -314,7 +559,7 @@ Result<void> DnsListener::listen(const SocketAddress& address) {
             continue;
         }
         const std::size_t index = s.udp.size();
-        if (auto r = udp->start_recv([weak, index](ByteView data, const SocketAddress& from) {
+        if (auto r = udp->start([weak, index](ByteView data, const SocketAddress& from) {
                 if (auto st = weak.lock()) st->on_udp(index, data, from);
             });
             !r) {
@@ -327,6 +572,10 @@ Result<void> DnsListener::listen(const SocketAddress& address) {
         return {};
     }
     return last;
+}
+
+void DnsListener::set_fast_path(FastPath fast_path) {
+    state_->fast_path = std::move(fast_path);
 }
 
 const std::vector<SocketAddress>& DnsListener::addresses() const {

@@ -28,6 +28,10 @@ struct ClientInfo {
 // release the query's slot.
 using ReplyFn = std::function<void(Bytes)>;
 using Handler = std::function<void(Request, ClientInfo, ReplyFn)>;
+// Tried on every message before parse_request() (a cache of finished replies): true when it
+// answered, with `reply` pointing at the bytes to send (valid during the call; empty = send
+// nothing). False: the message goes the usual way.
+using FastPath = std::function<bool(ByteView query, const ClientInfo& client, ByteView& reply)>;
 
 struct ListenerOptions {
     std::uint64_t tcp_idle_timeout_ms = 10000;  // no query in flight and nothing received
@@ -55,6 +59,7 @@ public:
     DnsListener(const DnsListener&) = delete;
     DnsListener& operator=(const DnsListener&) = delete;
 
+    void set_fast_path(FastPath fast_path);
     // UDP and TCP on `address`; port 0 picks one free port for both.
     Result<void> listen(const SocketAddress& address);
     // The bound addresses (actual ports), in listen() order.

@@ -53,7 +53,7 @@ dns::Record our_opt(const Request& request, std::uint8_t extended_rcode) {
 }
 
 Bytes finalize_impl(const Request& request, dns::Packet answer, Transport transport,
-                    std::uint8_t extended_rcode) {
+                    std::uint8_t extended_rcode, bool* complete) {
     dns::Packet out;
     out.id = request.id;
     out.flags = static_cast<std::uint16_t>(dns::flag::QR | (request.flags & opcode_mask) |
@@ -88,6 +88,7 @@ Bytes finalize_impl(const Request& request, dns::Packet answer, Transport transp
 
     const std::size_t limit = transport == Transport::udp ? request.max_udp_size() : max_tcp_message;
     Bytes wire = encode_first(records.size());
+    if (complete) *complete = wire.size() <= limit;
     if (wire.size() <= limit) return wire;
 
     // The encoded size grows with every record kept: binary search the largest prefix that fits.
@@ -161,14 +162,15 @@ ParsedRequest parse_request(ByteView wire) {
     return request;
 }
 
-Bytes finalize(const Request& request, dns::Packet answer, Transport transport) {
-    return finalize_impl(request, std::move(answer), transport, 0);
+Bytes finalize(const Request& request, dns::Packet answer, Transport transport, bool* complete) {
+    return finalize_impl(request, std::move(answer), transport, 0, complete);
 }
 
 Bytes error_reply(const Request& request, std::uint16_t rcode) {
     dns::Packet answer;
     answer.set_rcode(static_cast<std::uint8_t>(rcode & 0x0f));
-    return finalize_impl(request, std::move(answer), Transport::udp, static_cast<std::uint8_t>(rcode >> 4));
+    return finalize_impl(request, std::move(answer), Transport::udp, static_cast<std::uint8_t>(rcode >> 4),
+                         nullptr);
 }
 
 bool is_any_query(const Request& request) {

@@ -61,8 +61,9 @@ ParsedRequest parse_request(ByteView wire);
 // question as asked, RD and CD echoed, RA set, AD cleared (we do not validate), any OPT in
 // `answer` replaced by ours when the client sent one. UDP replies are cut to the client's size
 // and TCP replies to 65535 bytes by dropping records from the end (TC is set when an answer or
-// authority record had to go; the question and OPT always stay).
-Bytes finalize(const Request& request, dns::Packet answer, Transport transport);
+// authority record had to go; the question and OPT always stay). `complete`, when given, says
+// whether every record was kept (what the wire cache may store).
+Bytes finalize(const Request& request, dns::Packet answer, Transport transport, bool* complete = nullptr);
 
 // An empty reply with `rcode` (extended rcodes > 15 go in the OPT when the client sent one).
 Bytes error_reply(const Request& request, std::uint16_t rcode);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "common/log.hpp"
 #include "conf/config.hpp"
@@ -14,6 +15,9 @@ struct Resolver::Job {
     Request request;
     IpAddress client;
     Completion done;
+    WireCompletion wire_done;  // resolve_wire(): finalize here and maybe keep the bytes
+    bool reusable = true;      // the answer may go into the wire cache
+    WireEntryInfo wire;        // its timing when reusable
     std::vector<dns::Record> chain;  // answers of the hops before the current one
     std::uint32_t hops = 0;          // names chased after the first
     bool authoritative = false;      // AA of the first hop
@@ -151,18 +155,60 @@ Resolver::Resolver(ResolverConfig config, PkarrResolver& pkarr, Upstream& upstre
       clocks_(std::move(clocks)),
       access_(config_.allow, config_.query_rate_limit, config_.query_rate_limit_burst),
       dht_limiter_(config_.dht_query_rate_limit, config_.dht_query_rate_limit_burst),
-      answer_cache_(config_.answer_cache) {}
+      answer_cache_(config_.answer_cache),
+      wire_cache_(WireCacheConfig{config_.wire_cache_bytes}) {}
 
 Resolver::~Resolver() = default;
 
-// The fixed stages of design.md §3 (1 and 7 are the listeners' parse_request/finalize).
 void Resolver::resolve(const Request& request, const ClientInfo& client, Completion done) {
-    ++stats_.queries;
     auto job = std::make_shared<Job>();
+    job->done = std::move(done);
+    start(job, request, client);
+}
+
+void Resolver::resolve_wire(const Request& request, const ClientInfo& client, WireCompletion done) {
+    auto job = std::make_shared<Job>();
+    job->wire_done = std::move(done);
+    start(job, request, client);
+}
+
+bool Resolver::answer_cached(ByteView query, const ClientInfo& client, ByteView& reply) {
+    if (config_.wire_cache_bytes == 0 || !peek_query(query, peeked_)) return false;
+    const std::uint64_t now = clocks_.mono_ms();
+    const std::size_t limit = client.transport == Transport::udp ? peeked_.max_udp_size() : 65535;
+    auto tag = wire_cache_.lookup(peeked_, query, limit, now, wire_out_);
+    if (!tag) return false;
+
+    ++stats_.queries;
+    const int transport = static_cast<int>(client.transport);
+    if (Admission a = access_.admit(client.address.ip, now); a != Admission::allowed) {
+        ++stats_.refused;
+        if (a == Admission::rate_limited) ++stats_.rate_limited;
+        ++stats_.answers[transport][static_cast<int>(StatsRoute::local)][dns::rcode::REFUSED];
+        reply = {};
+        auto parsed = parse_request(query);  // refused clients may take the slow way
+        if (const auto* request = std::get_if<Request>(&parsed)) {
+            wire_out_ = finalize(*request, rcode_only(dns::rcode::REFUSED), client.transport);
+            reply = wire_out_;
+        }
+        return true;
+    }
+    const auto route = static_cast<StatsRoute>(*tag);
+    ++(route == StatsRoute::pkarr ? stats_.pkarr : stats_.icann);
+    const std::uint8_t rcode = wire_out_[3] & 0x0f;
+    if (rcode == dns::rcode::NXDOMAIN) ++stats_.nxdomain;
+    ++stats_.answers[transport][static_cast<int>(route)][rcode];
+    ++stats_.wire_hits;
+    reply = wire_out_;
+    return true;
+}
+
+// The fixed stages of design.md §3 (1 and 7 are the listeners' parse_request/finalize).
+void Resolver::start(const JobPtr& job, const Request& request, const ClientInfo& client) {
+    ++stats_.queries;
     job->request = request;
     job->client = client.address.ip;
     job->transport = client.transport;
-    job->done = std::move(done);
 
     // 2. access control and the per-client rate limit
     if (Admission a = access_.admit(job->client, clocks_.mono_ms()); a != Admission::allowed) {
@@ -170,7 +216,10 @@ void Resolver::resolve(const Request& request, const ClientInfo& client, Complet
         if (a == Admission::rate_limited) ++stats_.rate_limited;
         return fail(job, dns::rcode::REFUSED, "client not allowed or over its rate limit");
     }
-    if (config_.disable_any_queries && is_any_query(request)) return complete(job, rfc8482_answer(request));
+    if (config_.disable_any_queries && is_any_query(request)) {
+        job->reusable = false;
+        return complete(job, rfc8482_answer(request));
+    }
 
     // 3-6. route, answer (PKARR or ICANN), chase CNAMEs
     step(job, request.question.name);
@@ -184,6 +233,7 @@ void Resolver::step(const JobPtr& job, const dns::Name& name) {
                                                       : StatsRoute::local;
     switch (route.kind) {
         case RouteKind::nxdomain:
+            job->reusable = false;
             return after_hop(job, rcode_only(dns::rcode::NXDOMAIN), std::nullopt);
         case RouteKind::pkarr:
             ++stats_.pkarr;
@@ -204,8 +254,9 @@ void Resolver::pkarr_step(const JobPtr& job, const Route& route) {
         if (alive.expired()) return;
         switch (r.status) {
             case PacketLookup::Status::found:
-                return pkarr_answer(job, route, *r.packet);
+                return pkarr_answer(job, route, r.packet, r.stale);
             case PacketLookup::Status::not_found: {
+                job->reusable = false;  // remembered by PkarrResolver for min_ttl only
                 dns::Packet hop = rcode_only(dns::rcode::NXDOMAIN);
                 hop.flags |= dns::flag::AA;
                 return after_hop(job, std::move(hop), std::nullopt);
@@ -220,13 +271,28 @@ void Resolver::pkarr_step(const JobPtr& job, const Route& route) {
     });
 }
 
-void Resolver::pkarr_answer(const JobPtr& job, const Route& route, const pkarr::SignedPacket& packet) {
+void Resolver::pkarr_answer(const JobPtr& job, const Route& route,
+                            const std::shared_ptr<const pkarr::SignedPacket>& packet_ptr, bool stale) {
+    const pkarr::SignedPacket& packet = *packet_ptr;
     const std::uint16_t qtype = job->request.question.type;
     auto apex = dns::Name::from_labels({route.key->to_z32()});
     if (!apex) return fail(job, dns::rcode::SERVFAIL, "bad apex");
     pkarr::ZoneAnswer za = pkarr::answer_from_zone(packet.records(), *apex, route.name, qtype);
 
-    const std::uint32_t elapsed = packet.elapsed_seconds(clocks_.wall_micros());
+    const pkarr::Micros wall = clocks_.wall_micros();
+    const std::uint32_t elapsed = packet.elapsed_seconds(wall);
+    if (stale) {
+        job->reusable = false;  // a refresh is on its way
+    } else {
+        // The wire copy counts down in step with `elapsed` and lives no longer than the packet
+        // is fresh, or than the packet itself (a newer one replaces it in PkarrResolver).
+        const std::uint64_t now = clocks_.mono_ms();
+        const std::uint64_t phase = wall > packet.last_seen() ? (wall - packet.last_seen()) % 1'000'000 / 1000 : 0;
+        job->wire.base_ms = now - std::min(now, phase);
+        job->wire.expires_ms =
+            job->wire.base_ms + std::uint64_t{packet.expires_in(wall, config_.min_ttl, config_.max_ttl)} * 1000;
+        job->wire.guard = std::weak_ptr<const void>(packet_ptr);
+    }
     const std::string_view tld =
         route.had_tld ? std::string_view(config_.top_level_domain) : std::string_view();
     auto shape = [&](std::vector<dns::Record> records) {
@@ -272,15 +338,25 @@ void Resolver::icann_step(const JobPtr& job, const dns::Name& name) {
     dns::Question question = job->request.question;
     question.name = name;
     const bool dnssec_ok = job->request.edns.do_bit;
-    if (auto hit = answer_cache_.lookup(question, dnssec_ok, clocks_.mono_ms()))
+    AnswerCache::Timing timing;
+    if (auto hit = answer_cache_.lookup(question, dnssec_ok, clocks_.mono_ms(), &timing)) {
+        job->wire.base_ms = timing.base_ms;
+        job->wire.expires_ms = timing.expires_ms;
         return icann_answer(job, name, std::move(*hit));
+    }
 
     std::weak_ptr<int> alive = alive_;
     upstream_.forward(question, dnssec_ok,
                       [this, alive, job, name, question, dnssec_ok](Result<dns::Packet> r) {
                           if (alive.expired()) return;
                           if (!r) return fail(job, dns::rcode::SERVFAIL, "upstream: " + r.error().message);
-                          answer_cache_.insert(question, dnssec_ok, *r, clocks_.mono_ms());
+                          const std::uint64_t now = clocks_.mono_ms();
+                          if (auto life = answer_cache_.insert(question, dnssec_ok, *r, now)) {
+                              job->wire.base_ms = now;
+                              job->wire.expires_ms = now + std::uint64_t{*life} * 1000;
+                          } else {
+                              job->reusable = false;
+                          }
                           icann_answer(job, name, std::move(*r));
                       });
 }
@@ -326,6 +402,7 @@ void Resolver::after_hop(const JobPtr& job, dns::Packet hop, std::optional<dns::
     if (job->hops == 0) job->authoritative = (hop.flags & dns::flag::AA) != 0;
     for (auto& r : hop.answers) job->chain.push_back(std::move(r));
     if (next) {
+        job->reusable = false;  // one hop only: each hop counts down from its own clock
         if (job->hops >= config_.max_recursion_depth)
             return fail(job, dns::rcode::SERVFAIL, "CNAME chain longer than max_recursion_depth");
         ++job->hops;
@@ -356,6 +433,20 @@ void Resolver::complete(const JobPtr& job, dns::Packet answer) {
         spdlog::debug("{} {} {} -> {} ({} answers)", job->client.to_string(),
                       job->request.question.name.to_string(), dns::type_to_string(job->request.question.type),
                       dns::rcode_to_string(answer.rcode()), answer.answers.size());
+    if (job->wire_done) {
+        const std::uint8_t rcode = answer.rcode();
+        bool whole = false;
+        Bytes out = finalize(job->request, std::move(answer), job->transport, &whole);
+        if (whole && job->reusable && config_.wire_cache_bytes > 0 &&
+            (rcode == dns::rcode::NOERROR || rcode == dns::rcode::NXDOMAIN)) {
+            job->wire.tag = static_cast<std::uint8_t>(job->route);
+            wire_cache_.insert(out, job->request.edns.present, job->request.edns.do_bit, std::move(job->wire),
+                               clocks_.mono_ms());
+        }
+        WireCompletion done = std::move(job->wire_done);
+        job->wire_done = nullptr;
+        return done(std::move(out));
+    }
     Completion done = std::move(job->done);
     job->done = nullptr;
     done(std::move(answer));

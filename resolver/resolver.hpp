@@ -38,6 +38,7 @@
 #include "resolver/pkarr_resolver.hpp"
 #include "resolver/query.hpp"
 #include "resolver/router.hpp"
+#include "resolver/wire_cache.hpp"
 
 namespace pkdns::conf {
 struct Config;
@@ -74,6 +75,7 @@ struct ResolverConfig {
     std::uint32_t query_rate_limit = 0, query_rate_limit_burst = 0;          // per client, 0 = off
     std::uint32_t dht_query_rate_limit = 0, dht_query_rate_limit_burst = 0;  // misses per client
     AnswerCacheConfig answer_cache;
+    std::size_t wire_cache_bytes = 32u * 1024 * 1024;  // finalized answers in front; 0 = off
 
     static ResolverConfig from(const conf::Config& config);
 };
@@ -93,6 +95,7 @@ struct ResolverStats {
     std::uint64_t queries = 0, refused = 0, pkarr = 0, icann = 0, servfail = 0, nxdomain = 0;
     std::uint64_t rate_limited = 0;      // REFUSED by the per-client query rate limit
     std::uint64_t dht_rate_limited = 0;  // REFUSED by the per-client DHT lookup rate limit
+    std::uint64_t wire_hits = 0;         // answered from the wire cache (also counted below)
     // Completed queries by transport (udp, tcp, https) x route (pkarr, icann, local) x rcode
     // (0..5 as is, rcode_other for the rest).
     static constexpr int transports = 3, routes = 3, rcode_other = 6;
@@ -102,6 +105,7 @@ struct ResolverStats {
 class Resolver {
 public:
     using Completion = std::function<void(dns::Packet)>;
+    using WireCompletion = std::function<void(Bytes)>;
 
     Resolver(ResolverConfig config, PkarrResolver& pkarr, Upstream& upstream, ResolverClocks clocks);
     ~Resolver();
@@ -109,8 +113,18 @@ public:
     Resolver& operator=(const Resolver&) = delete;
 
     void resolve(const Request& request, const ClientInfo& client, Completion done);
+    // resolve() and finalize() in one (the DNS listeners' path); answers that may be reused
+    // (one hop, NOERROR/NXDOMAIN from a fresh PKARR packet or a cached ICANN reply, nothing
+    // truncated) go into the wire cache.
+    void resolve_wire(const Request& request, const ClientInfo& client, WireCompletion done);
+    // The wire cache in front of everything, for a raw query: true when it answered, `reply`
+    // then points into a buffer valid until the next call (empty: send nothing). A hit still
+    // passes the allow list and the rate limit first (REFUSED otherwise) and is counted in the
+    // stats like any answer. False: go the long way (parse_request, resolve_wire).
+    bool answer_cached(ByteView query, const ClientInfo& client, ByteView& reply);
 
     AnswerCache& answer_cache() { return answer_cache_; }
+    WireCache& wire_cache() { return wire_cache_; }
     const ResolverStats& stats() const { return stats_; }
 
     struct Job;
@@ -118,9 +132,11 @@ public:
 private:
     using JobPtr = std::shared_ptr<Job>;
 
+    void start(const JobPtr& job, const Request& request, const ClientInfo& client);
     void step(const JobPtr& job, const dns::Name& name);
     void pkarr_step(const JobPtr& job, const Route& route);
-    void pkarr_answer(const JobPtr& job, const Route& route, const pkarr::SignedPacket& packet);
+    void pkarr_answer(const JobPtr& job, const Route& route,
+                      const std::shared_ptr<const pkarr::SignedPacket>& packet, bool stale);
     void icann_step(const JobPtr& job, const dns::Name& name);
     void icann_answer(const JobPtr& job, const dns::Name& name, dns::Packet reply);
     // Adds this hop's answers to the chain and continues at `next`, or completes.
@@ -135,6 +151,9 @@ private:
     AccessControl access_;
     RateLimiter dht_limiter_;
     AnswerCache answer_cache_;
+    WireCache wire_cache_;
+    PlainQuery peeked_;  // answer_cached()'s scratch, reused
+    Bytes wire_out_;
     ResolverStats stats_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

@@ -19,6 +19,7 @@ polls with a deadline, and every started process is stopped by PID.
 import atexit
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -31,7 +32,8 @@ import time
 __all__ = [
     "PKDNS_BIN", "SHARED_DIR", "DHT_PEER_DIR", "BUILD_DIR", "SOURCE_DIR",
     "pkdns_bin", "run", "Process", "free_udp_port", "free_tcp_port", "wait_until",
-    "temp_dir", "check", "finish", "vectors",
+    "temp_dir", "check", "finish", "vectors", "dig", "rr_datas", "write_serve_config", "serve",
+    "wait_serving", "NONCANONICAL_KEY",
 ]
 
 
@@ -240,3 +242,100 @@ def vectors():
     base = SHARED_DIR or os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
     with open(os.path.join(base, "vectors", "pkarr-vectors.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+# A valid key whose last character is swapped within its half of the alphabet: not canonical,
+# so pkdns answers "<anything>.<it>" NXDOMAIN by itself (no DHT, no upstream needed).
+NONCANONICAL_KEY = "8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewt"
+
+
+def dig(port, name, qtype="A", tcp=False, extra=(), tool="dig", timeout=30):
+    """Asks 127.0.0.1:port with dig (or tool="kdig") and parses the text output:
+    {"status", "flags" (list), "answer"/"authority"/"additional" (lists of {name, ttl, type,
+    data}; names lowercased without the final dot, OPT pseudo records skipped), "raw"}.
+    status is None when no reply arrived."""
+    args = [tool, "@127.0.0.1", "-p", str(port), name, qtype, "+time=5"]
+    args.append("+retry=0" if tool == "kdig" else "+tries=1")
+    if tcp:
+        args.append("+tcp")
+    args += list(extra)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    out = r.stdout
+    status = re.search(r"status: ([A-Z]+)", out)
+    flags = re.search(r"^;; flags: ([a-z ]*);", out, re.I | re.M)
+    sections = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}
+    current = None
+    for line in out.splitlines():
+        m = re.match(r";; (ANSWER|AUTHORITY|ADDITIONAL) SECTION:", line)
+        if m:
+            current = m.group(1)
+            continue
+        if not line.strip():
+            current = None
+            continue
+        if line.startswith(";"):
+            continue
+        if current:
+            parts = line.split(None, 4)
+            if len(parts) == 5 and parts[3] != "OPT":
+                try:
+                    ttl = int(parts[1])
+                except ValueError:
+                    continue
+                sections[current].append({"name": parts[0].rstrip(".").lower(), "ttl": ttl,
+                                          "type": parts[3], "data": parts[4].strip()})
+    return {
+        "status": status.group(1) if status else None,
+        "flags": flags.group(1).lower().split() if flags else [],
+        "answer": sections["ANSWER"],
+        "authority": sections["AUTHORITY"],
+        "additional": sections["ADDITIONAL"],
+        "raw": " ".join(args) + "\n" + out + r.stderr,
+    }
+
+
+def rr_datas(reply, rtype, section="answer"):
+    """The rdata strings of the `rtype` records in one section of a dig() reply."""
+    return [rr["data"] for rr in reply[section] if rr["type"] == rtype]
+
+
+def write_serve_config(path, port, upstreams=(), bootstrap=(), db=None, upstream_timeout_ms=1000,
+                       min_ttl=60, log_level="debug", extra=""):
+    """A `pkdns serve` config on 127.0.0.1:port: no rate limits, relays off, loopback clients.
+    `upstreams`/`bootstrap` are "IP:PORT" strings; `extra` is appended verbatim (TOML)."""
+    def toml_list(items):
+        return "[" + ", ".join('"%s"' % i for i in items) + "]"
+    if db is None:
+        db = os.path.join(os.path.dirname(os.path.abspath(path)), "pkdns.db")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"""[dns]
+listen = ["127.0.0.1:{port}"]
+min_ttl = {min_ttl}
+allow = ["127.0.0.0/8"]
+query_rate_limit = 0
+[upstream]
+servers = {toml_list(upstreams)}
+timeout_ms = {upstream_timeout_ms}
+[dht]
+bootstrap = {toml_list(bootstrap)}
+query_rate_limit = 0
+[relay]
+enabled = false
+[cache]
+path = "{db}"
+[log]
+level = "{log_level}"
+{extra}
+""")
+    return path
+
+
+def serve(config, extra_args=()):
+    """A harness.Process for `pkdns serve -c config [extra_args]` (enter it with `with`)."""
+    return Process([pkdns_bin(), "serve", "-c", config] + [str(a) for a in extra_args], first_line_timeout=None)
+
+
+def wait_serving(port, proc, timeout=20):
+    """Polls until serve answers a locally answered name on UDP (bounded); truthy when it does."""
+    return wait_until(lambda: proc.alive() and dig(port, "probe." + NONCANONICAL_KEY)["status"] is not None,
+                      timeout=timeout, interval=0.2)

@@ -50,10 +50,15 @@ def encode_name(name):
     return out + b"\x00"
 
 
-def build_query(name, qtype=1, qid=None, rd=False):
+def build_query(name, qtype=1, qid=None, rd=False, edns_size=None):
+    """(id, wire); edns_size adds an OPT record advertising that UDP payload size."""
     qid = random.randrange(0, 65536) if qid is None else qid
     flags = 0x0100 if rd else 0
-    return qid, struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0) + encode_name(name) + struct.pack(">HH", qtype, 1)
+    opt = b""
+    if edns_size is not None:
+        opt = b"\x00" + struct.pack(">HHIH", 41, edns_size, 0, 0)
+    return qid, (struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 1 if opt else 0) + encode_name(name)
+                 + struct.pack(">HH", qtype, 1) + opt)
 
 
 def parse_header(reply):
@@ -94,9 +99,9 @@ def answers(reply):
     return out
 
 
-def udp_query(port, name, qtype=1, timeout=1.0, host="127.0.0.1"):
+def udp_query(port, name, qtype=1, timeout=1.0, host="127.0.0.1", edns_size=None):
     """One UDP query; returns the raw reply bytes or None on timeout / mismatched ID."""
-    qid, wire = build_query(name, qtype)
+    qid, wire = build_query(name, qtype, edns_size=edns_size)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         s.sendto(wire, (host, port))
@@ -110,14 +115,20 @@ def udp_query(port, name, qtype=1, timeout=1.0, host="127.0.0.1"):
 
 
 class NsdServer:
-    def __init__(self, zones, verbosity=1, extra_server_conf=""):
-        """zones: {"example.com": "<zone file text>"}."""
+    def __init__(self, zones, verbosity=1, extra_server_conf="", port=None):
+        """zones: {"example.com": "<zone file text>"}. port: listen there (e.g. to come back
+        where a stopped server was) instead of a fresh free port."""
         self.zones = dict(zones)
         self.verbosity = verbosity
         self.extra_server_conf = extra_server_conf
+        self.requested_port = port
         self.dir = None
         self.port = None
         self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
 
     @property
     def address(self):
@@ -169,8 +180,8 @@ class NsdServer:
         self.dir = tempfile.mkdtemp(prefix="pkdns-nsd-")
         probe = probe_name or next(iter(self.zones))
         last = ""
-        for _attempt in range(3):
-            self.port = free_port()
+        for _attempt in range(3 if self.requested_port is None else 1):
+            self.port = self.requested_port or free_port()
             conf = self._write_config()
             check = subprocess.run([NSD_BIN.replace("nsd", "nsd-checkconf"), conf], capture_output=True, text=True)
             if check.returncode != 0:

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -408,6 +409,73 @@ TEST_CASE("IPv6 ::1 listener answers UDP and TCP") {
             REQUIRE(run_until(loop, [&] { return tcp.messages.size() == 1; }));
             CHECK(id_of(tcp.messages[0]) == 0x9292);
         }
+    }
+    CHECK(close_loop(loop));
+}
+
+TEST_CASE("fast path: answers UDP and TCP before parsing; declined messages reach the handler") {
+    uv::Loop loop;
+    {
+        Recorder rec;
+        DnsListener listener(loop, rec.handler());
+        std::vector<ClientInfo> fast_clients;
+        Bytes canned;
+        // Answers queries for fast.example (the reply echoes the ID), drops ids 0xDD00.., declines the rest.
+        listener.set_fast_path([&](ByteView q, const ClientInfo& client, ByteView& reply) {
+            Bytes probe = query(id_of(q), "fast.example");
+            if (q.size() != probe.size() || !std::equal(q.begin() + 2, q.end(), probe.begin() + 2)) return false;
+            fast_clients.push_back(client);
+            reply = {};
+            if ((id_of(q) & 0xFF00) == 0xDD00) return true;
+            canned = probe;
+            canned[2] |= 0x80;  // QR
+            reply = canned;
+            return true;
+        });
+        REQUIRE(listener.listen(loopback4()).ok());
+        const SocketAddress server = listener.addresses().at(0);
+
+        // A burst of UDP queries, answered from the fast path in batches, all with their IDs.
+        UdpClient client(loop, loopback4());
+        constexpr int burst = 100;
+        for (int i = 0; i < burst; ++i)
+            REQUIRE(client.socket.send(query(static_cast<std::uint16_t>(0x1000 + i), "fast.example"), server).ok());
+        REQUIRE(client.socket.send(query(0xDD01, "fast.example"), server).ok());  // answered with nothing
+        REQUIRE(client.socket.send(query(0x2222, "slow.example"), server).ok());
+        REQUIRE(run_until(loop, [&] { return client.messages.size() == burst && rec.requests.size() == 1; }));
+        std::vector<bool> seen(burst, false);
+        for (const auto& m : client.messages) {
+            const int i = id_of(m) - 0x1000;
+            REQUIRE(i >= 0);
+            REQUIRE(i < burst);
+            CHECK((m[2] & 0x80) != 0);
+            seen[static_cast<std::size_t>(i)] = true;
+        }
+        CHECK(std::count(seen.begin(), seen.end(), true) == burst);
+        CHECK(rec.requests[0].id == 0x2222);  // declined: parsed and handed to the handler
+        CHECK(fast_clients.size() == burst + 1);
+        CHECK(fast_clients[0].transport == Transport::udp);
+        CHECK(fast_clients[0].address == client.socket.local_address().value());
+        CHECK(listener.stats().udp_queries == burst + 2);
+        rec.answer(0, Transport::udp);
+        REQUIRE(run_until(loop, [&] { return client.messages.size() == burst + 1; }));
+        CHECK(id_of(client.messages.back()) == 0x2222);
+
+        // TCP: the fast path answers a frame in place; the connection keeps working for the rest.
+        TcpClient tcp(loop, server);
+        REQUIRE(run_until(loop, [&] { return tcp.connected; }));
+        Bytes frames = framed(query(0x3333, "fast.example"));
+        Bytes slow = framed(query(0x4444, "slow.example"));
+        frames.insert(frames.end(), slow.begin(), slow.end());
+        REQUIRE(tcp.conn->write(frames).ok());
+        REQUIRE(run_until(loop, [&] { return tcp.messages.size() == 1 && rec.requests.size() == 2; }));
+        CHECK(id_of(tcp.messages[0]) == 0x3333);
+        CHECK(fast_clients.back().transport == Transport::tcp);
+        CHECK(fast_clients.back().connection_id != 0);
+        rec.answer(1, Transport::tcp);
+        REQUIRE(run_until(loop, [&] { return tcp.messages.size() == 2; }));
+        CHECK(id_of(tcp.messages[1]) == 0x4444);
+        CHECK(listener.stats().tcp_queries == 2);
     }
     CHECK(close_loop(loop));
 }
