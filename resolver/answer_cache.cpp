@@ -107,7 +107,7 @@ std::optional<std::uint32_t> AnswerCache::insert(const dns::Question& question, 
 }
 
 std::optional<dns::Packet> AnswerCache::lookup(const dns::Question& question, bool dnssec_ok,
-                                               std::uint64_t now_ms) {
+                                               std::uint64_t now_ms, Timing* timing) {
     auto it = map_.find(make_key(question, dnssec_ok));
     if (it == map_.end()) return std::nullopt;
     auto entry = it->second;
@@ -118,6 +118,7 @@ std::optional<dns::Packet> AnswerCache::lookup(const dns::Question& question, bo
     lru_.splice(lru_.begin(), lru_, entry);
 
     const std::uint64_t elapsed = (now_ms - entry->stored_ms) / 1000;
+    if (timing) *timing = Timing{entry->stored_ms + elapsed * 1000, entry->expires_ms};
     dns::Packet out = entry->reply;
     for (auto* section : {&out.answers, &out.authority, &out.additional})
         for (auto& r : *section) r.ttl = r.ttl > elapsed ? static_cast<std::uint32_t>(r.ttl - elapsed) : 0;

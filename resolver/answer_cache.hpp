@@ -42,8 +42,13 @@ public:
     // lifetime in seconds it was stored for, or nullopt when it was not stored.
     std::optional<std::uint32_t> insert(const dns::Question& question, bool dnssec_ok,
                                         const dns::Packet& reply, std::uint64_t now_ms);
+    // When a hit's TTLs were exact and when it expires (for the wire cache in front).
+    struct Timing {
+        std::uint64_t base_ms = 0, expires_ms = 0;
+    };
     // The stored reply with TTLs counted down, or nullopt (expired entries are dropped).
-    std::optional<dns::Packet> lookup(const dns::Question& question, bool dnssec_ok, std::uint64_t now_ms);
+    std::optional<dns::Packet> lookup(const dns::Question& question, bool dnssec_ok, std::uint64_t now_ms,
+                                      Timing* timing = nullptr);
     // Drops every expired entry (for a sweep timer); returns how many.
     std::size_t purge_expired(std::uint64_t now_ms);
     void clear();
