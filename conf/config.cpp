@@ -414,7 +414,8 @@ Result<void> FileParser::publish_entries(const toml::node& node) {
         std::vector<KeySpec> specs = {
             {"key", "key", path_setter(entry.key)},
             {"zone", "zone", path_setter(entry.zone)},
-            {"republish_interval", "republish_interval", set_u32(entry.republish_interval, 60, 86400)},
+            // Below 60 s only for tests (the republisher warns); 3600 is the sane default.
+            {"republish_interval", "republish_interval", set_u32(entry.republish_interval, 1, 86400)},
         };
         // TOML itself rejects a key given twice in one table; entries have no aliases.
         if (auto r = section(table_node, prefix, specs, false); !r) return r;
@@ -543,6 +544,7 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"path", "cache.path", set_string(c.cache.path, cache_path)},
              {"max_packets", "cache.max_packets", set_u64(c.cache.max_packets, 1, std::int64_t{1} << 40)},
              {"icann_mb", "cache.icann_mb", set_u64(c.cache.icann_mb, 1, 1 << 20)},
+             {"wire_mb", "cache.wire_mb", set_u64(c.cache.wire_mb, 0, 1 << 20)},
          }},
         {"http",
          {
@@ -660,7 +662,8 @@ std::string to_toml(const Config& config) {
     section(os, "[cache]",
             toml::table{{"path", config.cache.path},
                         {"max_packets", i64(config.cache.max_packets)},
-                        {"icann_mb", i64(config.cache.icann_mb)}});
+                        {"icann_mb", i64(config.cache.icann_mb)},
+                        {"wire_mb", i64(config.cache.wire_mb)}});
     section(os, "[http]",
             toml::table{{"listen", config.http.listen ? config.http.listen->to_string() : std::string()},
                         {"tls_cert", config.http.tls_cert},

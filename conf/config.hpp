@@ -73,6 +73,7 @@ struct CacheConfig {
     std::string path = "/var/lib/pkdns/pkdns.db";  // SQLite file, ":memory:" allowed
     std::uint64_t max_packets = 1000000;           // PKARR packets kept on disk, > 0
     std::uint64_t icann_mb = 100;                  // ICANN answer cache size, > 0
+    std::uint64_t wire_mb = 32;                    // finalized answers in front, 0 = off
 
     bool operator==(const CacheConfig&) const = default;
 };
@@ -93,7 +94,7 @@ struct HttpConfig {
 struct PublishEntry {
     std::string key;   // seed file (64 hex chars), path relative to the config file's directory
     std::string zone;  // BIND-style zone file, same path rule
-    std::uint32_t republish_interval = 3600;  // seconds, 60..86400
+    std::uint32_t republish_interval = 3600;  // seconds, 1..86400 (below 60 only for tests)
 
     bool operator==(const PublishEntry&) const = default;
 };

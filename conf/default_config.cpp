@@ -74,6 +74,8 @@ path = "/var/lib/pkdns/pkdns.db"
 max_packets = 1000000
 # Memory for cached ICANN answers, in MiB.
 icann_mb = 100
+# Memory for ready-to-send answers (PKARR and ICANN) in front of everything, in MiB; 0 = off.
+wire_mb = 32
 
 [http]
 # One HTTP listener for DNS over HTTPS (/dns-query), the PKARR relay API (/{key}),
@@ -93,7 +95,7 @@ level = "info"
 # [[publish]]
 # key = "/etc/pkdns/keys/home.key"      # seed file from `pkdns keygen --out FILE`
 # zone = "/etc/pkdns/zones/home.zone"   # BIND-style zone, names relative to the key
-# republish_interval = 3600             # seconds, 60..86400
+# republish_interval = 3600             # seconds (default), at least 60 in production
 )toml";
     return text;
 }

@@ -6,6 +6,7 @@
 #include "conf/config.hpp"
 #include "resolver/app.hpp"
 #include "resolver/cli.hpp"
+#include "resolver/republisher.hpp"
 
 namespace pkdns::cli {
 
@@ -70,6 +71,14 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
             std::fprintf(stderr, "%s\n", config.error().message.c_str());
             ctx.exit_code = 1;
             return;
+        }
+        // [[publish]] entries: the key and zone files load and the zone fits one signed packet.
+        for (const auto& entry : config->publish) {
+            if (auto r = resolver::check_publish_entry(entry); !r) {
+                std::fprintf(stderr, "%s: [[publish]]: %s\n", check_path->c_str(), r.error().message.c_str());
+                ctx.exit_code = 1;
+                return;
+            }
         }
         std::string text = conf::to_toml(*config);
         std::fprintf(stdout, "%s", text.c_str());

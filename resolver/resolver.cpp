@@ -145,6 +145,7 @@ ResolverConfig ResolverConfig::from(const conf::Config& config) {
     c.answer_cache.min_ttl = config.dns.min_ttl;
     c.answer_cache.max_ttl = config.dns.max_ttl;
     c.answer_cache.max_bytes = static_cast<std::size_t>(config.cache.icann_mb) * 1024 * 1024;
+    c.wire_cache_bytes = static_cast<std::size_t>(config.cache.wire_mb) * 1024 * 1024;
     return c;
 }
 

@@ -19,7 +19,16 @@ CREATE TABLE packets (
 CREATE INDEX packets_by_last_access ON packets (last_access, key);
 )sql";
 
-constexpr std::array<std::string_view, 1> steps{step_packets};
+// Step 2: keys kept alive on the DHT after a PUT to our relay API (keep_alive.cpp); the packet
+// itself stays in `packets`.
+constexpr std::string_view step_keep_alive = R"sql(
+CREATE TABLE keep_alive (
+    key         BLOB PRIMARY KEY NOT NULL CHECK (length(key) = 32),
+    accepted_at INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<std::string_view, 2> steps{step_packets, step_keep_alive};
 
 }  // namespace
 

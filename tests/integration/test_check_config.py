@@ -53,6 +53,11 @@ def main():
 
     # A file of our own: values show up in the effective config, relative paths become absolute
     # (taken from the config file's directory), defaults fill the rest.
+    # check-config loads the [[publish]] key and zone files too.
+    os.makedirs(os.path.join(d, "keys"))
+    os.makedirs(os.path.join(d, "zones"))
+    write(d, "keys/home.key", "11" * 32)
+    write(d, "zones/home.zone", "@ 300 IN A 127.0.0.1\n")
     good = write(d, "good.toml", """
 [dns]
 listen = ["127.0.0.1:5353", "[::1]:5353"]

@@ -60,6 +60,7 @@ TEST_CASE("built-in defaults match the design") {
     CHECK(c.cache.path == "/var/lib/pkdns/pkdns.db");
     CHECK(c.cache.max_packets == 1000000);
     CHECK(c.cache.icann_mb == 100);
+    CHECK(c.cache.wire_mb == 32);
     CHECK_FALSE(c.http.listen.has_value());
     CHECK(c.http.tls_cert.empty());
     CHECK(c.publish.empty());
@@ -124,6 +125,7 @@ keep_alive = false
 path = "/tmp/x.db"
 max_packets = 5
 icann_mb = 1
+wire_mb = 0
 
 [http]
 listen = "127.0.0.1:8053"
@@ -167,6 +169,7 @@ level = "debug"
     CHECK(c.cache.path == "/tmp/x.db");
     CHECK(c.cache.max_packets == 5);
     CHECK(c.cache.icann_mb == 1);
+    CHECK(c.cache.wire_mb == 0);
     REQUIRE(c.http.listen.has_value());
     CHECK(c.http.listen->to_string() == "127.0.0.1:8053");
     CHECK(c.http.tls_cert == "/etc/ssl/c.pem");
@@ -334,8 +337,10 @@ TEST_CASE("out-of-range and malformed values are rejected naming the key and lin
         {"[log]\nlevel = \"verbose\"\n", "line 2: key 'log.level': 'verbose': expected one of trace, debug"},
         {"[[publish]]\nzone = \"/z\"\n", "line 1: key 'publish[0].key': missing"},
         {"[[publish]]\nkey = \"/k\"\n", "line 1: key 'publish[0].zone': missing"},
-        {"[[publish]]\nkey = \"/k\"\nzone = \"/z\"\nrepublish_interval = 10\n",
-         "line 4: key 'publish[0].republish_interval': 10 is out of range (60..86400)"},
+        {"[[publish]]\nkey = \"/k\"\nzone = \"/z\"\nrepublish_interval = 0\n",
+         "line 4: key 'publish[0].republish_interval': 0 is out of range (1..86400)"},
+        {"[[publish]]\nkey = \"/k\"\nzone = \"/z\"\nrepublish_interval = 86401\n",
+         "line 4: key 'publish[0].republish_interval': 86401 is out of range (1..86400)"},
         {"[[publish]]\nkey = \"/k\"\nzone = \"/z\"\n[[publish]]\nkey = \"/k\"\nzone = \"/z2\"\n",
          "line 4: key 'publish[1].key': '/k' is already published by the entry at line 1"},
     };
@@ -442,4 +447,13 @@ TEST_CASE("Config equality sees every section") {
     b = a;
     b.publish.push_back({"/k", "/z", 3600});
     CHECK_FALSE(a == b);
+}
+
+TEST_CASE("config: a republish_interval below 60 s is accepted (for tests) and round-trips") {
+    Config c = parse_ok("[[publish]]\nkey = \"/k\"\nzone = \"/z\"\nrepublish_interval = 2\n");
+    REQUIRE(c.publish.size() == 1);
+    CHECK(c.publish[0].republish_interval == 2);
+    auto again = parse_config(to_toml(c), "again.toml");
+    REQUIRE(again.ok());
+    CHECK(again->publish[0].republish_interval == 2);
 }
