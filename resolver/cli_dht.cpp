@@ -19,6 +19,7 @@
 #include "pkarr/dht/node.hpp"
 #include "pkarr/dht/pkarr_dht.hpp"
 #include "pkarr/keys.hpp"
+#include "pkarr/relay/relay_client.hpp"
 #include "pkarr/signed_packet.hpp"
 #include "pkarr/zone.hpp"
 #include "pkarr/zone_file.hpp"
@@ -41,6 +42,11 @@ int fail(const char* cmd, const std::string& reason, int code = 1) {
 struct DhtOptions {
     std::vector<std::string> bootstrap;
     std::string upstream = "1.1.1.1:53";
+    std::vector<std::string> relays;
+
+    // --relay alone means relays only: no DHT node is started at all.
+    bool use_dht() const { return relays.empty() || !bootstrap.empty(); }
+    bool use_relays() const { return !relays.empty(); }
 };
 
 void add_dht_options(CLI::App* cmd, DhtOptions& o) {
@@ -51,6 +57,9 @@ void add_dht_options(CLI::App* cmd, DhtOptions& o) {
     cmd->add_option("--upstream", o.upstream, "DNS server used to resolve bootstrap host names")
         ->capture_default_str()
         ->type_name("IP:PORT");
+    cmd->add_option("--relay", o.relays,
+                    "PKARR relay base URL (repeatable); without --bootstrap only the relays are used")
+        ->type_name("URL");
 }
 
 // Parses the options into a client-mode node config; error text for a usage error.
@@ -79,18 +88,57 @@ Result<dht::DhtNodeConfig> client_config(const DhtOptions& o) {
     return config;
 }
 
+// The DHT node and/or the relay client of one publish/resolve run.
+struct Clients {
+    std::unique_ptr<dht::DhtNode> node;
+    std::unique_ptr<relay::RelayClient> relays;
+    bool stopping = false;
+
+    void close() {
+        stopping = true;
+        if (node) node->close();
+        if (relays) relays->close();
+    }
+};
+
+// Checks the options and starts what they ask for; an exit code when that fails.
+std::optional<int> open_clients(const char* cmd, uv::Loop& loop, const DhtOptions& o,
+                                const pkarr::PublicKey& key, Clients& c) {
+    if (o.use_relays()) {
+        for (const auto& u : o.relays)
+            if (auto r = relay::relay_url(u, key); !r) return fail(cmd, "--relay: " + r.error().message, 2);
+    }
+    if (o.use_dht()) {
+        auto config = client_config(o);
+        if (!config) return fail(cmd, config.error().message, 2);
+        auto node = dht::DhtNode::create(loop, config.value());
+        if (!node) return fail(cmd, node.error().message);
+        c.node = std::move(node.value());
+    }
+    if (o.use_relays()) {
+        relay::RelayClientConfig rc;
+        rc.urls = o.relays;
+        c.relays = std::make_unique<relay::RelayClient>(loop, rc);
+    }
+    return std::nullopt;
+}
+
 // Runs the loop until `done` is set or the deadline passes; closes everything; returns whether
 // the loop closed cleanly.
-bool run_until_done(uv::Loop& loop, dht::DhtNode& node, const bool& done, bool& timed_out) {
+bool run_until_done(uv::Loop& loop, Clients& clients, const bool& done, bool& timed_out) {
     {
         uv::Timer deadline(loop);
         deadline.start(command_deadline_ms, 0, [&] {
             timed_out = true;
-            node.close();
+            clients.close();
         });
+        // libuv 1.44 runs due timers before polling and then still blocks in the poll: a result
+        // delivered from a timer callback would wait for the next event. The tick bounds that wait.
+        uv::Timer tick(loop);
+        tick.start(20, 20, [] {});
         while (!done && !timed_out && loop.run_once()) {
         }
-        node.close();
+        clients.close();
     }
     loop.run();
     auto closed = loop.close();
@@ -98,9 +146,10 @@ bool run_until_done(uv::Loop& loop, dht::DhtNode& node, const bool& done, bool& 
     return closed.ok();
 }
 
-std::string bootstrap_hint(const dht::DhtNode& node) {
+std::string bootstrap_hint(const dht::DhtNode* node) {
+    if (!node) return "";
     std::string out;
-    for (const auto& e : node.bootstrap_errors()) out += "; " + e;
+    for (const auto& e : node->bootstrap_errors()) out += "; " + e;
     return out;
 }
 
@@ -220,9 +269,22 @@ struct PublishArgs {
     DhtOptions dht;
 };
 
+std::string describe(const relay::RelayPut& r) {
+    switch (r.status) {
+        case relay::RelayPut::Status::ok: {
+            std::string s = "ok (HTTP " + std::to_string(r.http_status);
+            if (r.stored_nodes) s += ", stored on " + std::to_string(*r.stored_nodes) + " DHT nodes";
+            return s + ")";
+        }
+        case relay::RelayPut::Status::conflict:
+            return "conflict: " + r.error;
+        case relay::RelayPut::Status::failed:
+            break;
+    }
+    return "error: " + r.error;
+}
+
 int run_publish(const PublishArgs& a) {
-    auto config = client_config(a.dht);
-    if (!config) return fail("publish", config.error().message, 2);
     auto keypair = pkarr::Keypair::load(a.key_file);
     if (!keypair) return fail("publish", a.key_file + ": " + keypair.error().message);
     const auto& key = keypair->public_key();
@@ -233,17 +295,23 @@ int run_publish(const PublishArgs& a) {
     if (!probe) return fail("publish", probe.error().message);
 
     uv::Loop loop;
-    auto node = dht::DhtNode::create(loop, config.value());
-    if (!node) return fail("publish", node.error().message);
-    dht::DhtNode& n = *node.value();
+    Clients c;
+    if (auto code = open_clients("publish", loop, a.dht, key, c)) return *code;
 
     bool done = false;
     bool timed_out = false;
-    std::string error;
+    std::string error;  // no packet could be made
+    std::string dht_error;
     std::optional<pkarr::SignedPacket> published;
     std::size_t stored = 0;
+    std::optional<relay::PutOutcome> relay_outcome;
 
+    std::size_t put_pending = 0;
+    auto put_done = [&] {
+        if (--put_pending == 0) done = true;
+    };
     auto put = [&](pkarr::Micros ts) {
+        if (c.stopping) return;
         auto packet = pkarr::SignedPacket::sign(keypair.value(), records.value(), ts);
         if (!packet) {
             error = packet.error().message;
@@ -251,39 +319,77 @@ int run_publish(const PublishArgs& a) {
             return;
         }
         published = packet.value();
-        dht::publish(n, packet.value(), std::nullopt, [&](Result<dht::PutOutcome> r) {
-            if (r)
-                stored = r->stored_at;
-            else
-                error = r.error().message + bootstrap_hint(n);
-            done = true;
-        });
+        put_pending = (c.node ? 1 : 0) + (c.relays ? 1 : 0);
+        if (c.node) {
+            dht::publish(*c.node, packet.value(), std::nullopt, [&](Result<dht::PutOutcome> r) {
+                if (r)
+                    stored = r->stored_at;
+                else
+                    dht_error = r.error().message + bootstrap_hint(c.node.get());
+                put_done();
+            });
+        }
+        if (c.relays) {
+            c.relays->put(packet.value(), [&](relay::PutOutcome o) {
+                relay_outcome = std::move(o);
+                put_done();
+            });
+        }
     };
     if (a.timestamp) {
         put(*a.timestamp);
     } else {
-        // timestamp = max(now, newest seen + 1): never publish below what the DHT holds.
-        dht::resolve(n, key, std::nullopt, [&](dht::ResolveOutcome o) {
+        // timestamp = max(now, newest seen + 1): never publish below what the DHT or relays hold.
+        auto newest = std::make_shared<pkarr::Micros>(0);
+        auto pending = std::make_shared<std::size_t>((c.node ? 1 : 0) + (c.relays ? 1 : 0));
+        auto seen = [&, newest, pending](const std::optional<pkarr::SignedPacket>& p) {
+            if (p) *newest = std::max(*newest, p->timestamp());
+            if (--*pending > 0) return;
             pkarr::Micros ts = pkarr::now_micros();
-            if (o.packet && o.packet->timestamp() >= ts) ts = o.packet->timestamp() + 1;
-            if (n.closed()) {
+            if (*newest >= ts) ts = *newest + 1;
+            if (c.stopping) {
                 error = "stopped";
                 done = true;
                 return;
             }
             put(ts);
-        });
+        };
+        if (c.node)
+            dht::resolve(*c.node, key, std::nullopt, [seen](dht::ResolveOutcome o) { seen(o.packet); });
+        if (c.relays) {
+            relay::GetOptions options;
+            options.wait_all = true;
+            c.relays->get(key, options, [seen](relay::GetOutcome o) { seen(o.packet); });
+        }
     }
-    bool clean = run_until_done(loop, n, done, timed_out);
-    node.value().reset();
+    bool clean = run_until_done(loop, c, done, timed_out);
+    c.node.reset();
+    c.relays.reset();
     if (timed_out)
         return fail("publish", "timed out after " + std::to_string(command_deadline_ms / 1000) + " s");
     if (!error.empty()) return fail("publish", error);
     if (!published) return fail("publish", "nothing was published");
-    std::printf("key: %s\ntimestamp: %llu\nstored: %zu\n", key.to_z32().c_str(),
-                static_cast<unsigned long long>(published->timestamp()), stored);
+    std::printf("key: %s\ntimestamp: %llu\n", key.to_z32().c_str(),
+                static_cast<unsigned long long>(published->timestamp()));
+    if (a.dht.use_dht()) std::printf("stored: %zu\n", stored);
+    std::size_t relays_ok = 0;
+    if (relay_outcome) {
+        for (const auto& r : relay_outcome->relays)
+            std::printf("relay %s: %s\n", r.relay.c_str(), describe(r).c_str());
+        relays_ok = relay_outcome->succeeded;
+        std::printf("relays: %zu of %zu stored it\n", relays_ok, relay_outcome->relays.size());
+    }
     std::fflush(stdout);
-    if (stored == 0) return fail("publish", "no DHT node stored the packet");
+    const bool dht_ok = a.dht.use_dht() && stored > 0;
+    if (a.dht.use_dht() && !dht_ok) {
+        const std::string why = dht_error.empty() ? "no DHT node stored the packet" : dht_error;
+        if (relays_ok == 0) return fail("publish", why);
+        std::fprintf(stderr, "pkdns publish: warning: %s\n", why.c_str());
+    }
+    if (relay_outcome && relays_ok == 0) {
+        if (!dht_ok) return fail("publish", "no relay stored the packet");
+        std::fprintf(stderr, "pkdns publish: warning: no relay stored the packet\n");
+    }
     return clean ? 0 : 1;
 }
 
@@ -296,9 +402,19 @@ struct ResolveArgs {
     DhtOptions dht;
 };
 
+const char* status_name(relay::RelayGet::Status s) {
+    switch (s) {
+        case relay::RelayGet::Status::found:
+            return "found";
+        case relay::RelayGet::Status::not_found:
+            return "not found";
+        case relay::RelayGet::Status::failed:
+            break;
+    }
+    return "failed";
+}
+
 int run_resolve(const ResolveArgs& a) {
-    auto config = client_config(a.dht);
-    if (!config) return fail("resolve", config.error().message, 2);
     std::uint16_t qtype = dns::type::ANY;
     if (!a.type.empty()) {
         auto t = dns::type_from_string(a.type);
@@ -323,30 +439,68 @@ int run_resolve(const ResolveArgs& a) {
     auto apex = dns::Name::parse(key->to_z32()).value();
 
     uv::Loop loop;
-    auto node = dht::DhtNode::create(loop, config.value());
-    if (!node) return fail("resolve", node.error().message);
-    dht::DhtNode& n = *node.value();
+    Clients c;
+    if (auto code = open_clients("resolve", loop, a.dht, key.value(), c)) return *code;
     bool done = false;
     bool timed_out = false;
-    dht::ResolveOutcome outcome;
+    std::optional<dht::ResolveOutcome> dht_outcome;
+    std::optional<relay::GetOutcome> relay_outcome;
     const auto started = std::chrono::steady_clock::now();
     double lookup_ms = 0;
-    dht::resolve(n, key.value(), std::nullopt, [&](dht::ResolveOutcome o) {
-        outcome = std::move(o);
+    // Every source is asked and waited for: the most recent packet wins.
+    std::size_t pending = (c.node ? 1 : 0) + (c.relays ? 1 : 0);
+    auto finished = [&] {
+        if (--pending > 0) return;
         lookup_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         done = true;
-    });
-    bool clean = run_until_done(loop, n, done, timed_out);
-    std::string hint = bootstrap_hint(n);
-    node.value().reset();
-    if (!outcome.packet) {
+    };
+    if (c.node) {
+        dht::resolve(*c.node, key.value(), std::nullopt, [&](dht::ResolveOutcome o) {
+            dht_outcome = std::move(o);
+            finished();
+        });
+    }
+    if (c.relays) {
+        relay::GetOptions options;
+        options.wait_all = true;
+        c.relays->get(key.value(), options, [&](relay::GetOutcome o) {
+            relay_outcome = std::move(o);
+            finished();
+        });
+    }
+    bool clean = run_until_done(loop, c, done, timed_out);
+    std::string hint = bootstrap_hint(c.node.get());
+    c.node.reset();
+    c.relays.reset();
+
+    std::optional<pkarr::SignedPacket> best;
+    std::string source;
+    if (dht_outcome && dht_outcome->packet) {
+        best = dht_outcome->packet;
+        source = "DHT";
+    }
+    if (relay_outcome && relay_outcome->packet && (!best || relay_outcome->packet->more_recent_than(*best))) {
+        best = relay_outcome->packet;
+        for (const auto& r : relay_outcome->relays)
+            if (r.packet && r.packet->same_as(*best)) {
+                source = "relay " + r.relay;
+                break;
+            }
+    }
+    if (!best) {
         if (timed_out)
             return fail("resolve",
                         "timed out after " + std::to_string(command_deadline_ms / 1000) + " s" + hint);
-        return fail("resolve", key->to_z32() + ": " + dht::describe_failure(outcome) + hint);
+        std::string why;
+        if (dht_outcome) why = "DHT: " + dht::describe_failure(*dht_outcome) + hint;
+        if (relay_outcome) {
+            if (!why.empty()) why += "; ";
+            why += relay_outcome->error.empty() ? "relays: not found" : "relays: " + relay_outcome->error;
+        }
+        return fail("resolve", key->to_z32() + ": " + why);
     }
-    const pkarr::SignedPacket& packet = *outcome.packet;
+    const pkarr::SignedPacket& packet = *best;
     // A bare key without --type shows the whole packet (like pkdns-cli); otherwise NAME/TYPE is
     // answered with zone semantics (CNAME, wildcards, delegations).
     pkarr::ZoneAnswer answer;
@@ -366,8 +520,18 @@ int run_resolve(const ResolveArgs& a) {
         j["type"] = dns::type_to_string(qtype);
         j["timestamp"] = packet.timestamp();
         j["rcode"] = dns::rcode_to_string(answer.rcode);
-        j["nodes_answered"] = outcome.stats.responded;
+        j["source"] = source;
+        j["nodes_answered"] = dht_outcome ? dht_outcome->stats.responded : 0;
         j["lookup_ms"] = static_cast<double>(static_cast<long long>(lookup_ms * 10)) / 10;
+        if (relay_outcome) {
+            j["relays"] = nlohmann::json::array();
+            for (const auto& r : relay_outcome->relays) {
+                nlohmann::json rj{{"url", r.relay}, {"status", status_name(r.status)}};
+                if (r.packet) rj["timestamp"] = r.packet->timestamp();
+                if (!r.error.empty()) rj["error"] = r.error;
+                j["relays"].push_back(rj);
+            }
+        }
         j["records"] = nlohmann::json::array();
         for (const auto& rr : shown) {
             std::string line = dns::record_to_text(rr);
@@ -381,8 +545,14 @@ int run_resolve(const ResolveArgs& a) {
         std::printf(";; key %s, timestamp %llu (%s), %s, %zu records in the packet\n", key->to_z32().c_str(),
                     static_cast<unsigned long long>(packet.timestamp()), utc_time(packet.timestamp()).c_str(),
                     dns::rcode_to_string(answer.rcode).c_str(), packet.records().size());
-        std::printf(";; %zu of %zu queried DHT nodes answered\n", outcome.stats.responded,
-                    outcome.stats.queried);
+        std::printf(";; source: %s\n", source.c_str());
+        if (dht_outcome)
+            std::printf(";; %zu of %zu queried DHT nodes answered\n", dht_outcome->stats.responded,
+                        dht_outcome->stats.queried);
+        if (relay_outcome)
+            for (const auto& r : relay_outcome->relays)
+                std::printf(";; relay %s: %s%s\n", r.relay.c_str(), status_name(r.status),
+                            r.error.empty() ? "" : (" (" + r.error + ")").c_str());
         for (const auto& rr : shown) std::printf("%s\n", dns::record_to_text(rr).c_str());
         if (shown.empty())
             std::printf(";; no %s records at %s\n", dns::type_to_string(qtype).c_str(),
@@ -417,8 +587,10 @@ void add_dht_commands(CLI::App& app, Context& ctx) {
     auto* publish = app.add_subcommand(
         "publish",
         "Sign the records of a zone file (names relative to the key, @ = apex) and store them in the\n"
-        "DHT. The timestamp is max(now, newest already published + 1) unless --timestamp is given.\n"
-        "Prints key, timestamp and how many nodes stored it; exit 1 when none did.");
+        "DHT and/or on PKARR relays (--relay; relays only unless --bootstrap is also given). The\n"
+        "timestamp is max(now, newest already published + 1) unless --timestamp is given.\n"
+        "Prints key, timestamp, how many nodes stored it and each relay's answer; exit 1 when\n"
+        "nothing stored it.");
     publish->add_option("--key", p->key_file, "seed file (64 hex chars)")->required()->type_name("FILE");
     publish->add_option("ZONEFILE", p->zone_file, "BIND-style zone file")->required();
     publish->add_option("--timestamp", p->timestamp, "sign with exactly this timestamp (µs)")
@@ -430,8 +602,10 @@ void add_dht_commands(CLI::App& app, Context& ctx) {
     auto r = std::make_shared<ResolveArgs>();
     auto* resolve = app.add_subcommand(
         "resolve",
-        "Look up a public key (or sub.<key>) in the DHT, verify it, and print the records of NAME\n"
-        "(dig-like text, or JSON with --json); a bare key without --type prints the whole packet.\n"
+        "Look up a public key (or sub.<key>) in the DHT and/or on PKARR relays (--relay; relays only\n"
+        "unless --bootstrap is also given), verify it, and print the records of NAME from the most\n"
+        "recent packet (dig-like text, or JSON with --json); a bare key without --type prints the\n"
+        "whole packet.\n"
         "Exit 1 when no valid packet was found.");
     resolve->add_option("NAME", r->name, "z-base-32 key or a name below it")->required();
     resolve->add_option("--type", r->type, "record type (default: all)")->type_name("T");
