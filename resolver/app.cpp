@@ -1,5 +1,6 @@
 #include "resolver/app.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -15,11 +16,18 @@
 #include "pkarr/dht/node.hpp"
 #include "pkarr/dht/pkarr_dht.hpp"
 #include "resolver/dns_listener.hpp"
+#include "pkarr/relay/relay_client.hpp"
 #include "resolver/forwarder.hpp"
+#include "resolver/http_api.hpp"
+#include "resolver/http_server.hpp"
+#include "resolver/metrics.hpp"
+#include "resolver/packet_sources.hpp"
 #include "resolver/pkarr_resolver.hpp"
 #include "resolver/query.hpp"
+#include "resolver/republisher.hpp"
 #include "resolver/resolver.hpp"
 #include "storage/database.hpp"
+#include "storage/keep_alive.hpp"
 #include "storage/packet_cache.hpp"
 
 namespace pkdns::resolver {
@@ -28,22 +36,88 @@ namespace {
 
 constexpr std::uint64_t maintenance_interval_ms = 30'000;
 
-// PKARR lookups on the DHT node.
-class DhtSource final : public PacketSource {
+// Republisher -> DHT put (no cas: pkarr-spec §5.4); with relays, both through a FanOutPublisher.
+class DhtPublisher final : public PacketPublisher {
 public:
-    explicit DhtSource(dht::DhtNode& node) : node_(node) {}
-    void resolve(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than, Done done) override {
-        dht::resolve(node_, key, newer_than, [done = std::move(done)](dht::ResolveOutcome outcome) {
-            if (outcome.packet) return done(std::move(outcome.packet), "");
-            // Nobody answered: a failure (serve stale / SERVFAIL), not "this key has nothing".
-            if (outcome.stats.queried == 0 || outcome.stats.responded == 0)
-                return done(std::nullopt, dht::describe_failure(outcome));
-            done(std::nullopt, "");
+    explicit DhtPublisher(dht::DhtNode& node) : node_(node) {}
+    void publish(const pkarr::SignedPacket& packet, Done done) override {
+        dht::publish(node_, packet, std::nullopt, [done = std::move(done)](Result<dht::PutOutcome> r) {
+            if (!r) return done(r.error());
+            done(r->stored_at);
         });
     }
 
 private:
     dht::DhtNode& node_;
+};
+
+// Republisher -> PUT to every configured relay; "stored" counts the relays that accepted it.
+class RelayPublisher final : public PacketPublisher {
+public:
+    explicit RelayPublisher(relay::RelayClient& client) : client_(client) {}
+    void publish(const pkarr::SignedPacket& packet, Done done) override {
+        client_.put(packet, [done = std::move(done)](relay::PutOutcome out) {
+            if (out.succeeded > 0) return done(out.succeeded);
+            std::string why;
+            for (const auto& r : out.relays) why += (why.empty() ? "" : "; ") + r.relay + ": " + r.error;
+            done(make_error(why.empty() ? "no relay accepted it" : why));
+        });
+    }
+
+private:
+    relay::RelayClient& client_;
+};
+
+// Latency histograms for /metrics, filled by the timing decorators below.
+struct Latency {
+    Histogram dht_found, dht_not_found, dht_failed;
+    Histogram upstream_ok, upstream_error;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Times DHT lookups by outcome.
+class TimedSource final : public PacketSource {
+public:
+    TimedSource(PacketSource& inner, Latency& latency) : inner_(inner), latency_(latency) {}
+    void resolve(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than, Done done) override {
+        auto start = std::chrono::steady_clock::now();
+        inner_.resolve(key, newer_than,
+                       [this, start, done = std::move(done)](std::optional<pkarr::SignedPacket> p, std::string error) {
+                           Histogram& h = p ? latency_.dht_found
+                                            : (error.empty() ? latency_.dht_not_found : latency_.dht_failed);
+                           h.observe(seconds_since(start));
+                           done(std::move(p), std::move(error));
+                       });
+    }
+
+private:
+    PacketSource& inner_;
+    Latency& latency_;
+};
+
+// Times upstream queries by outcome.
+class TimedUpstream final : public Upstream {
+public:
+    TimedUpstream(Upstream& inner, Latency& latency) : inner_(inner), latency_(latency) {}
+    void forward(const dns::Question& question, bool dnssec_ok, Done done) override {
+        auto start = std::chrono::steady_clock::now();
+        inner_.forward(question, dnssec_ok, [this, start, done = std::move(done)](Result<dns::Packet> r) {
+            (r ? latency_.upstream_ok : latency_.upstream_error).observe(seconds_since(start));
+            last_ok_ = r.ok();
+            done(std::move(r));
+        });
+    }
+    // The last upstream answer or failure, nullopt before the first one.
+    std::optional<bool> last_ok() const { return last_ok_; }
+    void set_last_ok(bool ok) { last_ok_ = ok; }
+
+private:
+    Upstream& inner_;
+    Latency& latency_;
+    std::optional<bool> last_ok_;
 };
 
 std::string join(const std::vector<SocketAddress>& addrs) {
@@ -77,11 +151,24 @@ struct Services {
     std::optional<storage::PacketCache> cache;
     std::unique_ptr<dht::DhtNode> dht_node;
     std::unique_ptr<DhtSource> source;
+    Latency latency;
+    std::unique_ptr<TimedSource> timed_source;
+    std::unique_ptr<TimedUpstream> timed_upstream;
+    std::unique_ptr<relay::RelayClient> relay_client;  // [relay] enabled: DHT + relays combined
+    std::unique_ptr<RelaySource> relay_source;
+    std::unique_ptr<CombinedSource> combined_source;
     std::unique_ptr<Forwarder> forwarder;
     std::unique_ptr<ForwarderUpstream> upstream;
     std::unique_ptr<PkarrResolver> pkarr;
     std::unique_ptr<Resolver> resolver;
     std::unique_ptr<DnsListener> listener;
+    std::unique_ptr<HttpApi> http_api;
+    std::unique_ptr<HttpServer> http_server;
+    std::optional<storage::KeepAliveStore> keep_alive;
+    std::unique_ptr<DhtPublisher> dht_publisher;
+    std::unique_ptr<RelayPublisher> relay_publisher;
+    std::unique_ptr<FanOutPublisher> publishers;  // DHT + relays
+    std::unique_ptr<Republisher> republisher;
     uv::Timer maintenance;
     uv::Signal sigint, sigterm;
     bool stopping = false;
@@ -91,7 +178,10 @@ struct Services {
         if (stopping) return;
         stopping = true;
         if (listener) listener->close();
+        if (http_server) http_server->close();
+        if (republisher) republisher->close();
         if (pkarr) pkarr->close();
+        if (relay_client) relay_client->close();
         if (forwarder) forwarder->close();
         if (dht_node) dht_node->close();
         maintenance.stop();
@@ -103,6 +193,100 @@ struct Services {
     }
 };
 
+std::string render_app_metrics(Services& s) {
+    MetricsSnapshot m;
+    m.resolver = &s.resolver->stats();
+    m.pkarr = &s.pkarr->stats();
+    m.pkarr_front_size = s.pkarr->front_size();
+    m.pkarr_in_flight = s.pkarr->in_flight();
+    m.answer_cache_entries = s.resolver->answer_cache().size();
+    m.answer_cache_bytes = s.resolver->answer_cache().bytes();
+    m.listener = &s.listener->stats();
+    m.dns_tcp_connections = s.listener->tcp_connections();
+    if (s.dht_node && !s.dht_node->closed()) {
+        m.dht = &s.dht_node->stats();
+        m.dht_routing_table_size = s.dht_node->routing_table_size();
+        m.dht_items_stored = s.dht_node->items_stored();
+    }
+    m.http = &s.http_api->stats();
+    m.http_server = &s.http_server->stats();
+    m.http_connections = s.http_server->connections();
+    m.dht_lookup_seconds = {{"found", &s.latency.dht_found},
+                            {"not_found", &s.latency.dht_not_found},
+                            {"failed", &s.latency.dht_failed}};
+    m.upstream_seconds = {{"ok", &s.latency.upstream_ok}, {"error", &s.latency.upstream_error}};
+    return render_metrics(m);
+}
+
+// Healthy when the DHT routing table has nodes and the upstream is not known to fail.
+Health app_health(Services& s) {
+    std::size_t nodes = s.dht_node && !s.dht_node->closed() ? s.dht_node->routing_table_size() : 0;
+    std::optional<bool> upstream = s.timed_upstream ? s.timed_upstream->last_ok() : std::nullopt;
+    Health h;
+    h.healthy = !s.stopping && nodes > 0 && upstream.value_or(true);
+    h.body = "{\"healthy\":" + std::string(h.healthy ? "true" : "false") +
+             ",\"dht_routing_table_nodes\":" + std::to_string(nodes) + ",\"upstream\":\"" +
+             (upstream ? (*upstream ? "ok" : "failing") : "unknown") + "\"}";
+    return h;
+}
+
+// [http] listen: DoH, the relay API, /healthz and /metrics on one listener. 0 or 2.
+int start_http(Services& s, const conf::Config& config) {
+    if (!config.http.listen) return 0;
+    Services* sp = &s;
+    HttpApiConfig ac;
+    ac.trusted_proxies = config.http.trusted_proxies;
+    ac.get_lookup_rate = config.dht.query_rate_limit;
+    ac.get_lookup_burst = config.dht.query_rate_limit_burst;
+    HttpBackends b;
+    b.dns = [sp](Request request, ClientInfo client, ReplyFn reply) {
+        sp->resolver->resolve_wire(request, client, std::move(reply));
+    };
+    b.dns_fast = [sp](ByteView query, const ClientInfo& client, ByteView& reply) {
+        return sp->resolver->answer_cached(query, client, reply);
+    };
+    b.lookup = [sp](const pkarr::PublicKey& key, PkarrResolver::Admit admit, PkarrResolver::Done done) {
+        sp->pkarr->lookup(key, admit, std::move(done));
+    };
+    b.cached = [sp](const pkarr::PublicKey& key) { return sp->pkarr->cached(key); };
+    b.offer = [sp](const pkarr::SignedPacket& packet) { return sp->pkarr->offer(packet); };
+    b.publish = [sp](const pkarr::SignedPacket& packet, HttpBackends::PublishDone done) {
+        if (sp->stopping) return done(make_error("shutting down"));
+        dht::publish(*sp->dht_node, packet, std::nullopt, [done = std::move(done)](Result<dht::PutOutcome> r) {
+            if (!r) return done(r.error());
+            done(r->stored_at);
+        });
+    };
+    b.on_accepted = [sp](const pkarr::SignedPacket& packet) {
+        if (sp->republisher && !sp->stopping) sp->republisher->on_accepted(packet);
+    };
+    b.metrics = [sp] { return render_app_metrics(*sp); };
+    b.health = [sp] { return app_health(*sp); };
+    HttpClocks hc;
+    hc.mono_ms = [sp] { return sp->loop.now_ms(); };
+    s.http_api = std::make_unique<HttpApi>(ac, std::move(b), hc);
+
+    HttpServerOptions so;
+    so.tls_cert = config.http.tls_cert;
+    so.tls_key = config.http.tls_key;
+    HttpApi* api = s.http_api.get();
+    auto server = HttpServer::create(
+        s.loop, [api](HttpRequest request, HttpServer::Respond respond) { api->handle(request, std::move(respond)); },
+        so);
+    if (!server) {
+        spdlog::error("[http]: {}", server.error().message);
+        return 2;
+    }
+    s.http_server = std::move(*server);
+    if (auto r = s.http_server->listen(*config.http.listen); !r) {
+        spdlog::error("cannot listen on {} (HTTP): {}", config.http.listen->to_string(), r.error().message);
+        return 2;
+    }
+    spdlog::info("HTTP listening on {} ({}; DoH at /dns-query, relay API, /healthz, /metrics)",
+                 s.http_server->address().to_string(), s.http_server->tls() ? "HTTPS" : "plain HTTP");
+    return 0;
+}
+
 // Returns 0, or 2 after logging why start-up failed.
 int start(Services& s, const conf::Config& config) {
     // SQLite packet cache.
@@ -113,6 +297,7 @@ int start(Services& s, const conf::Config& config) {
     }
     storage::PacketCacheOptions cache_options;
     cache_options.max_packets = static_cast<std::size_t>(config.cache.max_packets);
+    storage::Database db_handle = *db;  // a second handle on the connection, for the keep-alive table
     auto cache = storage::PacketCache::open(std::move(*db), cache_options);
     if (!cache) {
         spdlog::error("cannot use the cache database {}: {}", config.cache.path, cache.error().message);
@@ -127,6 +312,7 @@ int start(Services& s, const conf::Config& config) {
     fwd.timeout_ms = config.upstream.timeout_ms;
     s.forwarder = std::make_unique<Forwarder>(s.loop, fwd);
     s.upstream = std::make_unique<ForwarderUpstream>(*s.forwarder);
+    s.timed_upstream = std::make_unique<TimedUpstream>(*s.upstream, s.latency);
     spdlog::info("upstreams: {}", join(config.upstream.servers));
 
     // DHT node.
@@ -143,33 +329,86 @@ int start(Services& s, const conf::Config& config) {
     }
     s.dht_node = std::move(*node);
     s.source = std::make_unique<DhtSource>(*s.dht_node);
+    s.timed_source = std::make_unique<TimedSource>(*s.source, s.latency);
     spdlog::info("DHT node on {} ({} mode), bootstrapping from {} entries",
                  s.dht_node->local_address().to_string(), config.dht.server ? "server" : "client",
                  config.dht.bootstrap.size());
     if (config.dht.bootstrap.empty())
         spdlog::warn("DHT: no bootstrap entries; PKARR names are answered from the cache only");
 
+    // Relays in parallel with the DHT; a more recent packet arriving after the answer is stored.
+    PacketSource* packet_source = s.timed_source.get();
+    if (config.relay.enabled && !config.relay.urls.empty()) {
+        relay::RelayClientConfig rc;
+        rc.urls = config.relay.urls;
+        s.relay_client = std::make_unique<relay::RelayClient>(s.loop, rc);
+        auto offer = [sp = &s](pkarr::SignedPacket packet) {
+            if (!sp->stopping && sp->pkarr) sp->pkarr->offer(std::move(packet));
+        };
+        s.relay_source = std::make_unique<RelaySource>(*s.relay_client, offer);
+        s.combined_source = std::make_unique<CombinedSource>(
+            std::vector<PacketSource*>{s.timed_source.get(), s.relay_source.get()}, offer);
+        packet_source = s.combined_source.get();
+        std::string urls;
+        for (const auto& u : s.relay_client->urls()) urls += (urls.empty() ? "" : ", ") + u;
+        spdlog::info("PKARR relays: {}", urls.empty() ? "none usable" : urls);
+    } else {
+        spdlog::info("PKARR relays: disabled, DHT only");
+    }
+
+    // Republisher: [[publish]] zones, and relay packets kept alive (relay API needs [http]).
+    const bool keep_alive = config.relay.keep_alive && config.http.listen.has_value();
+    if (!config.publish.empty() || keep_alive) {
+        if (keep_alive) {
+            auto store = storage::KeepAliveStore::open(db_handle);
+            if (!store) {
+                spdlog::error("cannot use the cache database {}: {}", config.cache.path, store.error().message);
+                return 2;
+            }
+            s.keep_alive.emplace(std::move(*store));
+        }
+        s.dht_publisher = std::make_unique<DhtPublisher>(*s.dht_node);
+        s.publishers = std::make_unique<FanOutPublisher>();
+        s.publishers->add(*s.dht_publisher, "DHT");
+        if (s.relay_client) {
+            s.relay_publisher = std::make_unique<RelayPublisher>(*s.relay_client);
+            s.publishers->add(*s.relay_publisher, "relays");
+        }
+        RepublisherConfig rc;
+        rc.zones = config.publish;
+        rc.keep_alive = keep_alive;
+        auto rep = Republisher::create(s.loop, rc, *s.publishers, &*s.cache,
+                                       s.keep_alive ? &*s.keep_alive : nullptr);
+        if (!rep) {
+            spdlog::error("[[publish]]: {}", rep.error().message);
+            return 2;
+        }
+        s.republisher = std::move(*rep);
+        spdlog::info("republisher: {} zones{}", config.publish.size(),
+                     keep_alive ? ", keeping relay API packets alive" : "");
+    }
+
     // The pipeline.
     PkarrResolverConfig pc;
     pc.min_ttl = config.dns.min_ttl;
     pc.max_ttl = config.dns.max_ttl;
     pc.front_capacity = static_cast<std::size_t>(std::min<std::uint64_t>(config.cache.max_packets, 10000));
-    s.pkarr = std::make_unique<PkarrResolver>(*s.source, &*s.cache, pc);
+    s.pkarr = std::make_unique<PkarrResolver>(*packet_source, &*s.cache, pc);
     ResolverClocks clocks;
     uv::Loop* loop = &s.loop;
     clocks.mono_ms = [loop] { return loop->now_ms(); };
-    s.resolver = std::make_unique<Resolver>(ResolverConfig::from(config), *s.pkarr, *s.upstream, clocks);
+    s.resolver = std::make_unique<Resolver>(ResolverConfig::from(config), *s.pkarr, *s.timed_upstream, clocks);
 
     // Listeners: the finalize step (ID, question, flags, OPT, truncation) happens here.
     Resolver* resolver = s.resolver.get();
     s.listener =
         std::make_unique<DnsListener>(s.loop, [resolver](Request request, ClientInfo client, ReplyFn reply) {
-            const Transport transport = client.transport;
-            resolver->resolve(request, client,
-                              [request, transport, reply = std::move(reply)](dns::Packet answer) {
-                                  reply(finalize(request, std::move(answer), transport));
-                              });
+            resolver->resolve_wire(request, client, std::move(reply));
         });
+    // Finished replies in front of the parser (design.md §4); the allow list and rate limit still apply.
+    s.listener->set_fast_path([resolver](ByteView query, const ClientInfo& client, ByteView& reply) {
+        return resolver->answer_cached(query, client, reply);
+    });
     for (const auto& addr : config.dns.listen) {
         if (auto r = s.listener->listen(addr); !r) {
             spdlog::error("cannot listen on {}: {}", addr.to_string(), r.error().message);
@@ -177,6 +416,7 @@ int start(Services& s, const conf::Config& config) {
         }
     }
     spdlog::info("listening on {} (UDP and TCP)", join(s.listener->addresses()));
+    if (int code = start_http(s, config); code != 0) return code;
 
     // Signals and housekeeping.
     Services* sp = &s;
@@ -203,6 +443,7 @@ int start(Services& s, const conf::Config& config) {
         else
             spdlog::info("DHT bootstrap done: {} nodes in the routing table", *ready);
     });
+    if (s.republisher) s.republisher->start();
     dns::Question probe;  // the root NS: any working upstream answers it
     probe.type = dns::type::NS;
     s.forwarder->forward(probe, false, [sp](Result<dns::Packet> r) {
@@ -212,6 +453,7 @@ int start(Services& s, const conf::Config& config) {
                          r.error().message);
         else
             spdlog::info("upstream check: answered ({})", dns::rcode_to_string(r->rcode()));
+        if (sp->timed_upstream) sp->timed_upstream->set_last_ok(r.ok());
     });
     return 0;
 }
@@ -220,6 +462,8 @@ int start(Services& s, const conf::Config& config) {
 
 int run_serve(const conf::Config& config) {
     apply_log_level(config.log.level);
+    // A client that goes away while we write (TCP DNS, HTTP) must be an EPIPE, not process death.
+    std::signal(SIGPIPE, SIG_IGN);
     uv::Loop loop;
     int code = 0;
     {

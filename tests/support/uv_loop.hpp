@@ -14,8 +14,11 @@ namespace pkdns::test {
 inline bool run_until(uv::Loop& loop, const std::function<bool()>& done, std::uint64_t deadline_ms = 10000) {
     bool expired = false;
     {
-        uv::Timer deadline(loop);
+        uv::Timer deadline(loop), tick(loop);
         deadline.start(deadline_ms, 0, [&] { expired = true; });
+        // libuv 1.44's UV_RUN_ONCE runs due timers and then still blocks in poll: a result
+        // produced by a timer callback would wait for the next unrelated event without a tick.
+        tick.start(5, 5, [] {});
         while (!done() && !expired) loop.run_once();
     }
     return done();
