@@ -84,13 +84,14 @@ public:
     TimedSource(PacketSource& inner, Latency& latency) : inner_(inner), latency_(latency) {}
     void resolve(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than, Done done) override {
         auto start = std::chrono::steady_clock::now();
-        inner_.resolve(key, newer_than,
-                       [this, start, done = std::move(done)](std::optional<pkarr::SignedPacket> p, std::string error) {
-                           Histogram& h = p ? latency_.dht_found
-                                            : (error.empty() ? latency_.dht_not_found : latency_.dht_failed);
-                           h.observe(seconds_since(start));
-                           done(std::move(p), std::move(error));
-                       });
+        inner_.resolve(
+            key, newer_than,
+            [this, start, done = std::move(done)](std::optional<pkarr::SignedPacket> p, std::string error) {
+                Histogram& h =
+                    p ? latency_.dht_found : (error.empty() ? latency_.dht_not_found : latency_.dht_failed);
+                h.observe(seconds_since(start));
+                done(std::move(p), std::move(error));
+            });
     }
 
 private:
@@ -252,10 +253,11 @@ int start_http(Services& s, const conf::Config& config) {
     b.offer = [sp](const pkarr::SignedPacket& packet) { return sp->pkarr->offer(packet); };
     b.publish = [sp](const pkarr::SignedPacket& packet, HttpBackends::PublishDone done) {
         if (sp->stopping) return done(make_error("shutting down"));
-        dht::publish(*sp->dht_node, packet, std::nullopt, [done = std::move(done)](Result<dht::PutOutcome> r) {
-            if (!r) return done(r.error());
-            done(r->stored_at);
-        });
+        dht::publish(*sp->dht_node, packet, std::nullopt,
+                     [done = std::move(done)](Result<dht::PutOutcome> r) {
+                         if (!r) return done(r.error());
+                         done(r->stored_at);
+                     });
     };
     b.on_accepted = [sp](const pkarr::SignedPacket& packet) {
         if (sp->republisher && !sp->stopping) sp->republisher->on_accepted(packet);
@@ -271,7 +273,8 @@ int start_http(Services& s, const conf::Config& config) {
     so.tls_key = config.http.tls_key;
     HttpApi* api = s.http_api.get();
     auto server = HttpServer::create(
-        s.loop, [api](HttpRequest request, HttpServer::Respond respond) { api->handle(request, std::move(respond)); },
+        s.loop,
+        [api](HttpRequest request, HttpServer::Respond respond) { api->handle(request, std::move(respond)); },
         so);
     if (!server) {
         spdlog::error("[http]: {}", server.error().message);
@@ -362,7 +365,8 @@ int start(Services& s, const conf::Config& config) {
         if (keep_alive) {
             auto store = storage::KeepAliveStore::open(db_handle);
             if (!store) {
-                spdlog::error("cannot use the cache database {}: {}", config.cache.path, store.error().message);
+                spdlog::error("cannot use the cache database {}: {}", config.cache.path,
+                              store.error().message);
                 return 2;
             }
             s.keep_alive.emplace(std::move(*store));
@@ -397,7 +401,8 @@ int start(Services& s, const conf::Config& config) {
     ResolverClocks clocks;
     uv::Loop* loop = &s.loop;
     clocks.mono_ms = [loop] { return loop->now_ms(); };
-    s.resolver = std::make_unique<Resolver>(ResolverConfig::from(config), *s.pkarr, *s.timed_upstream, clocks);
+    s.resolver =
+        std::make_unique<Resolver>(ResolverConfig::from(config), *s.pkarr, *s.timed_upstream, clocks);
 
     // Listeners: the finalize step (ID, question, flags, OPT, truncation) happens here.
     Resolver* resolver = s.resolver.get();

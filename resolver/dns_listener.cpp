@@ -91,8 +91,8 @@ Result<std::unique_ptr<BatchUdp>> BatchUdp::open(uv::Loop& loop, const SocketAdd
         const int one = 1;  // v6-only, so [::]:53 and 0.0.0.0:53 can both be bound
         (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), static_cast<socklen_t>(address.sockaddr_length())) !=
-        0) {
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss),
+               static_cast<socklen_t>(address.sockaddr_length())) != 0) {
         auto e = make_error("bind " + address.to_string() + ": " + errno_text());
         ::close(fd);
         return e;

@@ -55,7 +55,8 @@ HttpResponse method_not_allowed(std::string_view allow) {
 // Every response: web apps may read it (pkarr relays are CORS-open).
 void add_cors(HttpResponse& r) {
     r.headers.push_back({"access-control-allow-origin", "*"});
-    r.headers.push_back({"access-control-expose-headers", "Pkarr-Invalid-Signed-Packet-Seq, Pkarr-Dht-Stored-Nodes"});
+    r.headers.push_back(
+        {"access-control-expose-headers", "Pkarr-Invalid-Signed-Packet-Seq, Pkarr-Dht-Stored-Nodes"});
 }
 
 HttpResponse preflight(const HttpRequest& request) {
@@ -63,9 +64,10 @@ HttpResponse preflight(const HttpRequest& request) {
     r.status = 204;
     r.headers.push_back({"access-control-allow-methods", "GET, POST, PUT, OPTIONS"});
     auto wanted = request.header("access-control-request-headers");
-    r.headers.push_back({"access-control-allow-headers",
-                         wanted && !trim(*wanted).empty() ? std::string(trim(*wanted))
-                                                          : "Content-Type, If-Modified-Since, Cache-Control"});
+    r.headers.push_back(
+        {"access-control-allow-headers", wanted && !trim(*wanted).empty()
+                                             ? std::string(trim(*wanted))
+                                             : "Content-Type, If-Modified-Since, Cache-Control"});
     r.headers.push_back({"access-control-max-age", "86400"});
     return r;
 }
@@ -100,13 +102,20 @@ std::optional<std::string_view> HttpResponse::header(std::string_view name) cons
 
 std::string_view to_string(HttpRoute route) {
     switch (route) {
-        case HttpRoute::doh: return "doh";
-        case HttpRoute::relay_get: return "relay_get";
-        case HttpRoute::relay_put: return "relay_put";
-        case HttpRoute::healthz: return "healthz";
-        case HttpRoute::metrics: return "metrics";
-        case HttpRoute::options: return "options";
-        case HttpRoute::other: return "other";
+        case HttpRoute::doh:
+            return "doh";
+        case HttpRoute::relay_get:
+            return "relay_get";
+        case HttpRoute::relay_put:
+            return "relay_put";
+        case HttpRoute::healthz:
+            return "healthz";
+        case HttpRoute::metrics:
+            return "metrics";
+        case HttpRoute::options:
+            return "options";
+        case HttpRoute::other:
+            return "other";
     }
     return "other";
 }
@@ -154,7 +163,8 @@ Result<Bytes> base64url_decode(std::string_view text) {
 
 std::string base64url_encode(ByteView bytes) {
     std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                            static_cast<int>(bytes.size()));
     out.resize(static_cast<std::size_t>(n));
     while (!out.empty() && out.back() == '=') out.pop_back();
     for (auto& c : out) {
@@ -174,7 +184,8 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
         std::string_view raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
         std::string value;
         for (std::size_t i = 0; i < raw.size(); ++i) {
-            if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 && hex_value(raw[i + 2]) >= 0) {
+            if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 &&
+                hex_value(raw[i + 2]) >= 0) {
                 value += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
                 i += 2;
             } else if (raw[i] == '+') {
@@ -241,7 +252,8 @@ void HttpApi::handle(const HttpRequest& request, Respond respond) {
         return doh(request, client_address(request, config_.trusted_proxies), done(HttpRoute::doh));
     }
     if (path == "/healthz") {
-        if (m != "GET" && m != "HEAD") return done(HttpRoute::healthz)(method_not_allowed("GET, HEAD, OPTIONS"));
+        if (m != "GET" && m != "HEAD")
+            return done(HttpRoute::healthz)(method_not_allowed("GET, HEAD, OPTIONS"));
         Health health = backends_.health ? backends_.health() : Health{true, "{\"healthy\":true}"};
         HttpResponse r;
         r.status = health.healthy ? 200 : 503;
@@ -252,7 +264,8 @@ void HttpApi::handle(const HttpRequest& request, Respond respond) {
     }
     if (path == "/metrics") {
         if (!backends_.metrics) return done(HttpRoute::metrics)(text(404, "not found"));
-        if (m != "GET" && m != "HEAD") return done(HttpRoute::metrics)(method_not_allowed("GET, HEAD, OPTIONS"));
+        if (m != "GET" && m != "HEAD")
+            return done(HttpRoute::metrics)(method_not_allowed("GET, HEAD, OPTIONS"));
         HttpResponse r;
         r.headers.push_back({"content-type", "text/plain; version=0.0.4; charset=utf-8"});
         r.headers.push_back({"cache-control", "no-store"});
@@ -260,8 +273,10 @@ void HttpApi::handle(const HttpRequest& request, Respond respond) {
         return done(HttpRoute::metrics)(std::move(r));
     }
     if (path == "/") {
-        if (m != "GET" && m != "HEAD") return done(HttpRoute::other)(method_not_allowed("GET, HEAD, OPTIONS"));
-        return done(HttpRoute::other)(text(200, "pkdns: DNS over HTTPS at /dns-query, PKARR relay at /{public key}"));
+        if (m != "GET" && m != "HEAD")
+            return done(HttpRoute::other)(method_not_allowed("GET, HEAD, OPTIONS"));
+        return done(HttpRoute::other)(
+            text(200, "pkdns: DNS over HTTPS at /dns-query, PKARR relay at /{public key}"));
     }
     if (path.size() > 1 && path.find('/', 1) == std::string::npos) {
         if (m == "GET" || m == "HEAD" || m == "PUT") {
@@ -336,7 +351,8 @@ HttpResponse HttpApi::packet_response(const HttpRequest& request, const pkarr::S
     HttpResponse r;
     r.headers.push_back({"content-type", std::string(relay_payload_type)});
     r.headers.push_back(
-        {"cache-control", "public, max-age=" + std::to_string(packet.ttl(config_.relay_min_ttl, config_.relay_max_ttl))});
+        {"cache-control",
+         "public, max-age=" + std::to_string(packet.ttl(config_.relay_min_ttl, config_.relay_max_ttl))});
     r.headers.push_back({"last-modified", pkarr::last_modified_for(packet.timestamp())});
     r.headers.push_back({"memento-datetime", pkarr::format_http_date(packet.last_seen() / 1'000'000)});
     auto ims = request.header("if-modified-since");
@@ -368,20 +384,26 @@ void HttpApi::relay_get(const HttpRequest& request, const pkarr::PublicKey& key,
     // NetworkOnly is served like CacheFirst: the resolver refreshes expired packets itself.
     std::weak_ptr<int> alive = alive_;
     std::uint64_t now_ms = clocks_.mono_ms();
-    auto admit = [this, alive, client, now_ms] { return !alive.expired() && lookup_limiter_.allow(client, now_ms); };
-    backends_.lookup(key, admit,
-                     [this, alive, request_copy = HttpRequest{request.method, {}, {}, request.headers, {}, {}},
-                      respond = std::move(respond)](PacketLookup result) {
-                         switch (result.status) {
-                             case PacketLookup::Status::found:
-                                 if (alive.expired()) return respond(HttpResponse{503, {}, {}});
-                                 return respond(packet_response(request_copy, *result.packet));
-                             case PacketLookup::Status::not_found: return respond(HttpResponse{404, {}, {}});
-                             case PacketLookup::Status::rate_limited: return respond(text(429, "rate limited"));
-                             case PacketLookup::Status::failed: break;
-                         }
-                         respond(text(503, "DHT unavailable: " + result.error));
-                     });
+    auto admit = [this, alive, client, now_ms] {
+        return !alive.expired() && lookup_limiter_.allow(client, now_ms);
+    };
+    backends_.lookup(
+        key, admit,
+        [this, alive, request_copy = HttpRequest{request.method, {}, {}, request.headers, {}, {}},
+         respond = std::move(respond)](PacketLookup result) {
+            switch (result.status) {
+                case PacketLookup::Status::found:
+                    if (alive.expired()) return respond(HttpResponse{503, {}, {}});
+                    return respond(packet_response(request_copy, *result.packet));
+                case PacketLookup::Status::not_found:
+                    return respond(HttpResponse{404, {}, {}});
+                case PacketLookup::Status::rate_limited:
+                    return respond(text(429, "rate limited"));
+                case PacketLookup::Status::failed:
+                    break;
+            }
+            respond(text(503, "DHT unavailable: " + result.error));
+        });
 }
 
 void HttpApi::relay_put(const HttpRequest& request, const pkarr::PublicKey& key, const IpAddress& /*client*/,
@@ -394,18 +416,21 @@ void HttpApi::relay_put(const HttpRequest& request, const pkarr::PublicKey& key,
     if (!backends_.publish) return respond(text(503, "DHT unavailable"));
     std::weak_ptr<int> alive = alive_;
     auto shared = std::make_shared<pkarr::SignedPacket>(std::move(*packet));
-    backends_.publish(*shared, [this, alive, shared, respond = std::move(respond)](Result<std::size_t> stored) {
-        if (!stored) return respond(text(500, "DHT publish failed: " + stored.error().message));
-        if (*stored == 0) return respond(text(500, "DHT publish failed: no node stored the packet"));
-        if (!alive.expired()) {
-            ++stats_.packets_accepted;
-            if (backends_.on_accepted) backends_.on_accepted(*shared);
-        }
-        HttpResponse r;
-        r.status = 204;
-        r.headers.push_back({"pkarr-dht-stored-nodes", std::to_string(*stored)});
-        respond(std::move(r));
-    });
+    backends_.publish(*shared,
+                      [this, alive, shared, respond = std::move(respond)](Result<std::size_t> stored) {
+                          if (!stored)
+                              return respond(text(500, "DHT publish failed: " + stored.error().message));
+                          if (*stored == 0)
+                              return respond(text(500, "DHT publish failed: no node stored the packet"));
+                          if (!alive.expired()) {
+                              ++stats_.packets_accepted;
+                              if (backends_.on_accepted) backends_.on_accepted(*shared);
+                          }
+                          HttpResponse r;
+                          r.status = 204;
+                          r.headers.push_back({"pkarr-dht-stored-nodes", std::to_string(*stored)});
+                          respond(std::move(r));
+                      });
 }
 
 }  // namespace pkdns::resolver

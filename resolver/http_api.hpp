@@ -90,15 +90,15 @@ struct HttpBackends {
     using PublishDone = std::function<void(Result<std::size_t>)>;
     std::function<void(const pkarr::SignedPacket&, PublishDone)> publish;
     std::function<void(const pkarr::SignedPacket&)> on_accepted;  // may be empty
-    std::function<std::string()> metrics;                          // Prometheus text; may be empty (404)
-    std::function<Health()> health;                                // may be empty (always healthy)
+    std::function<std::string()> metrics;                         // Prometheus text; may be empty (404)
+    std::function<Health()> health;                               // may be empty (always healthy)
 };
 
 struct HttpApiConfig {
-    std::vector<Cidr> trusted_proxies;  // peers whose X-Forwarded-For names the client
-    std::uint32_t put_rate = 2, put_burst = 20;  // relay PUTs per client IP; rate 0 = off
+    std::vector<Cidr> trusted_proxies;                         // peers whose X-Forwarded-For names the client
+    std::uint32_t put_rate = 2, put_burst = 20;                // relay PUTs per client IP; rate 0 = off
     std::uint32_t get_lookup_rate = 5, get_lookup_burst = 25;  // relay GETs that reach the DHT
-    std::uint32_t relay_min_ttl = pkarr::default_min_ttl;  // Cache-Control of relay GETs
+    std::uint32_t relay_min_ttl = pkarr::default_min_ttl;      // Cache-Control of relay GETs
     std::uint32_t relay_max_ttl = pkarr::default_max_ttl;
 };
 

@@ -43,24 +43,38 @@ std::string openssl_error() {
 
 const char* reason_phrase(int status) {
     switch (status) {
-        case 200: return "OK";
-        case 204: return "No Content";
-        case 304: return "Not Modified";
-        case 400: return "Bad Request";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 409: return "Conflict";
-        case 413: return "Payload Too Large";
-        case 415: return "Unsupported Media Type";
-        case 429: return "Too Many Requests";
-        case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable";
-        default: return "";
+        case 200:
+            return "OK";
+        case 204:
+            return "No Content";
+        case 304:
+            return "Not Modified";
+        case 400:
+            return "Bad Request";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 409:
+            return "Conflict";
+        case 413:
+            return "Payload Too Large";
+        case 415:
+            return "Unsupported Media Type";
+        case 429:
+            return "Too Many Requests";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        default:
+            return "";
     }
 }
 
 // ALPN: HTTP/2 first, HTTP/1.1 as the fallback.
-const h2o_iovec_t alpn_protocols[] = {{const_cast<char*>("h2"), 2}, {const_cast<char*>("http/1.1"), 8}, {nullptr, 0}};
+const h2o_iovec_t alpn_protocols[] = {
+    {const_cast<char*>("h2"), 2}, {const_cast<char*>("http/1.1"), 8}, {nullptr, 0}};
 
 }  // namespace
 
@@ -96,7 +110,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     bool disposed = false;
     std::shared_ptr<State> self;  // keeps the state alive until libh2o's handles are closed
 
-    State(uv::Loop& l, Handler h, HttpServerOptions o) : loop(l), handler(std::move(h)), options(std::move(o)) {}
+    State(uv::Loop& l, Handler h, HttpServerOptions o)
+        : loop(l), handler(std::move(h)), options(std::move(o)) {}
     ~State() {
         if (ssl_ctx != nullptr) SSL_CTX_free(ssl_ctx);
     }
@@ -150,7 +165,8 @@ void send_response(h2o_req_t* req, const HttpResponse& response) {
         // libh2o keeps pointers: the name and value live in the request's pool.
         h2o_iovec_t name = h2o_strdup(&req->pool, h.name.data(), h.name.size());
         h2o_iovec_t value = h2o_strdup(&req->pool, h.value.data(), h.value.size());
-        h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 1, nullptr, value.base, value.len);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 1, nullptr, value.base,
+                              value.len);
     }
     h2o_iovec_t body = h2o_strdup(&req->pool, response.body.data(), response.body.size());
     req->res.content_length = body.len;
@@ -163,7 +179,8 @@ int on_req(h2o_handler_t* self, h2o_req_t* req) {
     ++state->stats.requests;
     auto pending = std::make_shared<Pending>();
     pending->req = req;
-    auto* link = static_cast<PendingLink*>(h2o_mem_alloc_shared(&req->pool, sizeof(PendingLink), on_pending_dispose));
+    auto* link =
+        static_cast<PendingLink*>(h2o_mem_alloc_shared(&req->pool, sizeof(PendingLink), on_pending_dispose));
     link->pending = new std::shared_ptr<Pending>(pending);
     bool handled = false;
     guarded("handler", [&] {
@@ -204,7 +221,8 @@ void on_accept(uv_stream_t* listener, int status) {
     uv_tcp_nodelay(&conn->tcp, 1);
     ++state->stats.accepted;
     state->connections.insert(conn);
-    h2o_socket_t* sock = h2o_uv_socket_create(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_connection_closed);
+    h2o_socket_t* sock =
+        h2o_uv_socket_create(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_connection_closed);
     h2o_accept(&state->accept_ctx, sock);
 }
 
@@ -242,7 +260,8 @@ void HttpServer::State::dispose_context() {
     });
 }
 
-Result<std::unique_ptr<HttpServer>> HttpServer::create(uv::Loop& loop, Handler handler, HttpServerOptions options) {
+Result<std::unique_ptr<HttpServer>> HttpServer::create(uv::Loop& loop, Handler handler,
+                                                       HttpServerOptions options) {
     auto state = std::make_shared<State>(loop, std::move(handler), std::move(options));
     if (!state->options.tls_cert.empty() || !state->options.tls_key.empty()) {
         SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
@@ -275,12 +294,14 @@ Result<void> HttpServer::listen(const SocketAddress& address) {
     uv_tcp_init(s.loop.get(), tcp);
     tcp->data = &s;
     auto fail = [&](const char* what, int rc) -> Result<void> {
-        uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+        uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
         return make_error(std::string(what) + " " + address.to_string() + ": " + uv_strerror(rc), rc);
     };
     sockaddr_storage ss{};
     address.to_sockaddr(ss);
-    if (int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&ss), 0); rc != 0) return fail("bind", rc);
+    if (int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&ss), 0); rc != 0)
+        return fail("bind", rc);
     if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), s.options.backlog, on_accept); rc != 0)
         return fail("listen", rc);
     sockaddr_storage bound{};
@@ -293,7 +314,8 @@ Result<void> HttpServer::listen(const SocketAddress& address) {
     h2o_config_init(&s.globalconf);
     s.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("pkdns"));
     s.globalconf.max_request_entity_size = s.options.max_request_body;
-    h2o_hostconf_t* host = h2o_config_register_host(&s.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t* host =
+        h2o_config_register_host(&s.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t* path = h2o_config_register_path(host, "/", 0);
     auto* handler = reinterpret_cast<RequestHandler*>(h2o_create_handler(path, sizeof(RequestHandler)));
     handler->super.on_req = on_req;
@@ -327,7 +349,8 @@ void HttpServer::close() {
     if (s.closing) return;
     s.closing = true;
     if (s.listener != nullptr) {
-        uv_close(reinterpret_cast<uv_handle_t*>(s.listener), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+        uv_close(reinterpret_cast<uv_handle_t*>(s.listener),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
         s.listener = nullptr;
     }
     // Shutting the sockets down makes libh2o see EOF (or a write error) and close each

@@ -19,8 +19,8 @@
 namespace pkdns::resolver {
 
 struct HttpServerOptions {
-    std::string tls_cert;  // PEM certificate chain; both set = TLS
-    std::string tls_key;   // PEM private key
+    std::string tls_cert;                       // PEM certificate chain; both set = TLS
+    std::string tls_key;                        // PEM private key
     std::size_t max_request_body = 128 * 1024;  // larger bodies get 413 from libh2o itself
     int backlog = 128;
 };
@@ -36,7 +36,8 @@ public:
     using Handler = std::function<void(HttpRequest, Respond)>;
 
     // Error when the TLS certificate or key cannot be loaded.
-    static Result<std::unique_ptr<HttpServer>> create(uv::Loop& loop, Handler handler, HttpServerOptions options);
+    static Result<std::unique_ptr<HttpServer>> create(uv::Loop& loop, Handler handler,
+                                                      HttpServerOptions options);
     ~HttpServer();  // = close()
     HttpServer(const HttpServer&) = delete;
     HttpServer& operator=(const HttpServer&) = delete;

@@ -81,7 +81,8 @@ std::string format_metric_value(double value) {
 
 namespace {
 
-std::string label_text(const MetricLabels& labels, std::string_view extra_name = {}, std::string_view extra_value = {}) {
+std::string label_text(const MetricLabels& labels, std::string_view extra_name = {},
+                       std::string_view extra_value = {}) {
     if (labels.empty() && extra_name.empty()) return {};
     std::string out = "{";
     bool first = true;
@@ -99,19 +100,22 @@ std::string label_text(const MetricLabels& labels, std::string_view extra_name =
 
 }  // namespace
 
-MetricsWriter::Family& MetricsWriter::family(std::string_view name, std::string_view help, std::string_view type) {
+MetricsWriter::Family& MetricsWriter::family(std::string_view name, std::string_view help,
+                                             std::string_view type) {
     for (auto& f : families_)
         if (f.name == name) return f;
     families_.push_back(Family{std::string(name), std::string(help), std::string(type), {}});
     return families_.back();
 }
 
-void MetricsWriter::counter(std::string_view name, std::string_view help, double value, const MetricLabels& labels) {
+void MetricsWriter::counter(std::string_view name, std::string_view help, double value,
+                            const MetricLabels& labels) {
     family(name, help, "counter").samples +=
         std::string(name) + label_text(labels) + " " + format_metric_value(value) + "\n";
 }
 
-void MetricsWriter::gauge(std::string_view name, std::string_view help, double value, const MetricLabels& labels) {
+void MetricsWriter::gauge(std::string_view name, std::string_view help, double value,
+                          const MetricLabels& labels) {
     family(name, help, "gauge").samples +=
         std::string(name) + label_text(labels) + " " + format_metric_value(value) + "\n";
 }
@@ -123,10 +127,11 @@ void MetricsWriter::histogram(std::string_view name, std::string_view help, cons
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < histogram.bounds().size(); ++i) {
         cumulative += histogram.counts()[i];
-        f.samples += n + "_bucket" + label_text(labels, "le", format_metric_value(histogram.bounds()[i])) + " " +
-                     std::to_string(cumulative) + "\n";
+        f.samples += n + "_bucket" + label_text(labels, "le", format_metric_value(histogram.bounds()[i])) +
+                     " " + std::to_string(cumulative) + "\n";
     }
-    f.samples += n + "_bucket" + label_text(labels, "le", "+Inf") + " " + std::to_string(histogram.count()) + "\n";
+    f.samples +=
+        n + "_bucket" + label_text(labels, "le", "+Inf") + " " + std::to_string(histogram.count()) + "\n";
     f.samples += n + "_sum" + label_text(labels) + " " + format_metric_value(histogram.sum()) + "\n";
     f.samples += n + "_count" + label_text(labels) + " " + std::to_string(histogram.count()) + "\n";
 }
@@ -169,26 +174,33 @@ std::string render_metrics(const MetricsSnapshot& s) {
             for (int rt = 0; rt < ResolverStats::routes; ++rt)
                 for (int rc = 0; rc <= ResolverStats::rcode_other; ++rc) {
                     if (r->answers[t][rt][rc] == 0) continue;
-                    w.counter("pkdns_dns_answers_total", "DNS answers by transport, route and rcode.",
-                              d(r->answers[t][rt][rc]),
-                              {{"transport", transports[t]}, {"route", routes[rt]}, {"rcode", rcode_label(rc)}});
+                    w.counter(
+                        "pkdns_dns_answers_total", "DNS answers by transport, route and rcode.",
+                        d(r->answers[t][rt][rc]),
+                        {{"transport", transports[t]}, {"route", routes[rt]}, {"rcode", rcode_label(rc)}});
                 }
         w.counter("pkdns_dns_queries_total", "Queries that entered the pipeline.", d(r->queries));
         w.counter("pkdns_dns_wire_cache_hits_total", "Queries answered from the finished-reply cache.",
                   d(r->wire_hits));
-        w.counter("pkdns_dns_rate_limited_total", "Queries refused by a per-client rate limit.", d(r->rate_limited),
-                  {{"limit", "query"}});
+        w.counter("pkdns_dns_rate_limited_total", "Queries refused by a per-client rate limit.",
+                  d(r->rate_limited), {{"limit", "query"}});
         w.counter("pkdns_dns_rate_limited_total", "Queries refused by a per-client rate limit.",
                   d(r->dht_rate_limited), {{"limit", "dht"}});
     }
     if (const PkarrStats* p = s.pkarr) {
         const char* help = "PKARR packet resolution events.";
-        std::pair<const char*, std::size_t> events[] = {
-            {"front_hit", p->front_hits}, {"sqlite_hit", p->sqlite_hits}, {"negative_hit", p->negative_hits},
-            {"lookup", p->lookups},       {"coalesced", p->coalesced},    {"refresh", p->refreshes},
-            {"stored", p->stored},        {"ignored_older", p->ignored_older}, {"failure", p->failures},
-            {"stale_served", p->stale_served}};
-        for (const auto& [name, value] : events) w.counter("pkdns_pkarr_events_total", help, d(value), {{"event", name}});
+        std::pair<const char*, std::size_t> events[] = {{"front_hit", p->front_hits},
+                                                        {"sqlite_hit", p->sqlite_hits},
+                                                        {"negative_hit", p->negative_hits},
+                                                        {"lookup", p->lookups},
+                                                        {"coalesced", p->coalesced},
+                                                        {"refresh", p->refreshes},
+                                                        {"stored", p->stored},
+                                                        {"ignored_older", p->ignored_older},
+                                                        {"failure", p->failures},
+                                                        {"stale_served", p->stale_served}};
+        for (const auto& [name, value] : events)
+            w.counter("pkdns_pkarr_events_total", help, d(value), {{"event", name}});
         w.gauge("pkdns_pkarr_front_entries", "Keys in the in-memory packet front.", d(s.pkarr_front_size));
         w.gauge("pkdns_pkarr_lookups_in_flight", "DHT lookups running.", d(s.pkarr_in_flight));
     }
@@ -198,23 +210,32 @@ std::string render_metrics(const MetricsSnapshot& s) {
     }
     if (const ListenerStats* l = s.listener) {
         const char* help = "DNS listener events.";
-        std::pair<const char*, std::uint64_t> events[] = {
-            {"udp_query", l->udp_queries},     {"tcp_query", l->tcp_queries},
-            {"rejected", l->rejected},         {"tcp_accepted", l->tcp_accepted},
-            {"tcp_refused", l->tcp_refused},   {"tcp_closed_idle", l->tcp_closed_idle},
-            {"tcp_closed_protocol", l->tcp_closed_protocol}};
-        for (const auto& [name, value] : events) w.counter("pkdns_listener_events_total", help, d(value), {{"event", name}});
+        std::pair<const char*, std::uint64_t> events[] = {{"udp_query", l->udp_queries},
+                                                          {"tcp_query", l->tcp_queries},
+                                                          {"rejected", l->rejected},
+                                                          {"tcp_accepted", l->tcp_accepted},
+                                                          {"tcp_refused", l->tcp_refused},
+                                                          {"tcp_closed_idle", l->tcp_closed_idle},
+                                                          {"tcp_closed_protocol", l->tcp_closed_protocol}};
+        for (const auto& [name, value] : events)
+            w.counter("pkdns_listener_events_total", help, d(value), {{"event", name}});
         w.gauge("pkdns_dns_tcp_connections", "Open DNS-over-TCP connections.", d(s.dns_tcp_connections));
     }
     if (const dht::NodeStats* n = s.dht) {
         const char* help = "DHT node messages.";
-        std::pair<const char*, std::size_t> events[] = {
-            {"sent", n->sent},         {"received", n->received},       {"query_answered", n->queries_answered},
-            {"query_dropped", n->queries_dropped}, {"timeout", n->timeouts}, {"undecodable", n->undecodable},
-            {"unmatched", n->unmatched}};
-        for (const auto& [name, value] : events) w.counter("pkdns_dht_messages_total", help, d(value), {{"event", name}});
-        w.gauge("pkdns_dht_routing_table_nodes", "Nodes in the DHT routing table.", d(s.dht_routing_table_size));
-        w.gauge("pkdns_dht_items_stored", "BEP44 items stored for other nodes (server mode).", d(s.dht_items_stored));
+        std::pair<const char*, std::size_t> events[] = {{"sent", n->sent},
+                                                        {"received", n->received},
+                                                        {"query_answered", n->queries_answered},
+                                                        {"query_dropped", n->queries_dropped},
+                                                        {"timeout", n->timeouts},
+                                                        {"undecodable", n->undecodable},
+                                                        {"unmatched", n->unmatched}};
+        for (const auto& [name, value] : events)
+            w.counter("pkdns_dht_messages_total", help, d(value), {{"event", name}});
+        w.gauge("pkdns_dht_routing_table_nodes", "Nodes in the DHT routing table.",
+                d(s.dht_routing_table_size));
+        w.gauge("pkdns_dht_items_stored", "BEP44 items stored for other nodes (server mode).",
+                d(s.dht_items_stored));
     }
     if (const HttpStats* h = s.http) {
         for (const auto& [key, value] : h->responses)
@@ -222,7 +243,8 @@ std::string render_metrics(const MetricsSnapshot& s) {
                       {{"route", std::string(to_string(key.first))}, {"status", std::to_string(key.second)}});
         w.counter("pkdns_relay_put_rate_limited_total", "Relay PUTs refused by the per-client limit.",
                   d(h->put_rate_limited));
-        w.counter("pkdns_relay_packets_accepted_total", "Relay PUTs stored and published.", d(h->packets_accepted));
+        w.counter("pkdns_relay_packets_accepted_total", "Relay PUTs stored and published.",
+                  d(h->packets_accepted));
     }
     if (const HttpServerStats* h = s.http_server) {
         w.counter("pkdns_http_connections_accepted_total", "HTTP connections accepted.", d(h->accepted));
@@ -231,10 +253,12 @@ std::string render_metrics(const MetricsSnapshot& s) {
     }
     for (const auto& [result, h] : s.dht_lookup_seconds)
         if (h != nullptr)
-            w.histogram("pkdns_dht_lookup_seconds", "PKARR lookups on the DHT, by result.", *h, {{"result", result}});
+            w.histogram("pkdns_dht_lookup_seconds", "PKARR lookups on the DHT, by result.", *h,
+                        {{"result", result}});
     for (const auto& [result, h] : s.upstream_seconds)
         if (h != nullptr)
-            w.histogram("pkdns_upstream_seconds", "Queries forwarded upstream, by result.", *h, {{"result", result}});
+            w.histogram("pkdns_upstream_seconds", "Queries forwarded upstream, by result.", *h,
+                        {{"result", result}});
     return w.text();
 }
 

@@ -22,12 +22,14 @@ RepublishSchedule::RepublishSchedule(ScheduleConfig config, std::uint64_t first_
     : config_(config), next_due_ms_(first_due_ms) {
     config_.interval_ms = std::max<std::uint64_t>(config_.interval_ms, 1);
     config_.jitter = std::clamp(config_.jitter, 0.0, 0.5);
-    config_.backoff_initial_ms = std::clamp<std::uint64_t>(config_.backoff_initial_ms, 1, config_.interval_ms);
+    config_.backoff_initial_ms =
+        std::clamp<std::uint64_t>(config_.backoff_initial_ms, 1, config_.interval_ms);
 }
 
 std::uint64_t RepublishSchedule::jittered_interval(RepublishRng& rng) const {
     const auto spread = static_cast<std::uint64_t>(static_cast<double>(config_.interval_ms) * config_.jitter);
-    std::uniform_int_distribution<std::uint64_t> dist(config_.interval_ms - spread, config_.interval_ms + spread);
+    std::uniform_int_distribution<std::uint64_t> dist(config_.interval_ms - spread,
+                                                      config_.interval_ms + spread);
     return dist(rng);
 }
 
@@ -139,7 +141,8 @@ Result<std::string> read_text(const std::string& path) {
     while (in.read(buf, sizeof buf) || in.gcount() > 0) {
         text.append(buf, static_cast<std::size_t>(in.gcount()));
         if (text.size() > pkarr::max_zone_file_bytes)
-            return make_error(path + ": larger than " + std::to_string(pkarr::max_zone_file_bytes) + " bytes");
+            return make_error(path + ": larger than " + std::to_string(pkarr::max_zone_file_bytes) +
+                              " bytes");
     }
     if (in.bad()) return make_error(path + ": read error");
     return text;
@@ -253,8 +256,9 @@ struct Republisher::Impl : std::enable_shared_from_this<Impl> {
         for (const auto& e : *entries) {
             if (is_zone_key(e.key)) continue;
             // Spread over the first interval: a restart must not publish every key at once.
-            kept.emplace(e.key, Kept{e.accepted_at, RepublishSchedule(schedule_config(config.keep_alive_interval_ms),
-                                                                      now + spread(rng))});
+            kept.emplace(e.key,
+                         Kept{e.accepted_at, RepublishSchedule(schedule_config(config.keep_alive_interval_ms),
+                                                               now + spread(rng))});
         }
         stats.keep_alive_keys = kept.size();
         if (!kept.empty()) spdlog::info("republisher: keeping {} relay packets alive", kept.size());
@@ -353,8 +357,8 @@ struct Republisher::Impl : std::enable_shared_from_this<Impl> {
             Zone& z = self->zones[i];
             std::string what = "zone " + key.to_z32() + " (timestamp " + std::to_string(ts) + ")";
             if (self->finish(z.schedule, r, what))
-                spdlog::info("republisher: published {}: stored by {} nodes/relays; next in about {} s", what, *r,
-                             (z.schedule.next_due_ms() - self->now_ms()) / 1000);
+                spdlog::info("republisher: published {}: stored by {} nodes/relays; next in about {} s", what,
+                             *r, (z.schedule.next_due_ms() - self->now_ms()) / 1000);
             self->update_next_due();
         });
     }
@@ -383,7 +387,8 @@ struct Republisher::Impl : std::enable_shared_from_this<Impl> {
         stats.keep_alive_keys = kept.size();
         ++stats.keep_alive_expired;
         spdlog::debug("republisher: no longer keeping {} alive: {}", key.to_z32(), why);
-        if (auto r = store->remove(key); !r) spdlog::warn("republisher: keep-alive store: {}", r.error().message);
+        if (auto r = store->remove(key); !r)
+            spdlog::warn("republisher: keep-alive store: {}", r.error().message);
     }
 
     void publish_kept(const pkarr::PublicKey& key, std::uint64_t now) {
@@ -433,13 +438,15 @@ struct Republisher::Impl : std::enable_shared_from_this<Impl> {
             it->second.accepted_at = std::max(it->second.accepted_at, at);
             it->second.schedule.postpone(now, rng);
         }
-        if (auto r = store->add(key, at); !r) spdlog::warn("republisher: keep-alive store: {}", r.error().message);
+        if (auto r = store->add(key, at); !r)
+            spdlog::warn("republisher: keep-alive store: {}", r.error().message);
         update_next_due();
     }
 };
 
 Result<std::unique_ptr<Republisher>> Republisher::create(uv::Loop& loop, RepublisherConfig config,
-                                                         PacketPublisher& publisher, storage::PacketCache* cache,
+                                                         PacketPublisher& publisher,
+                                                         storage::PacketCache* cache,
                                                          storage::KeepAliveStore* keep_alive_store) {
     config.poll_interval_ms = std::max<std::uint64_t>(config.poll_interval_ms, 1);
     config.keep_alive_interval_ms = std::max<std::uint64_t>(config.keep_alive_interval_ms, 1);
@@ -463,9 +470,15 @@ Result<std::unique_ptr<Republisher>> Republisher::create(uv::Loop& loop, Republi
             spdlog::warn("republisher: republish_interval = {} s for {} (below 60 s: meant for tests)",
                          entry.republish_interval, entry.zone);
         const std::uint64_t interval_ms = std::uint64_t{entry.republish_interval} * config.second_ms;
-        impl->zones.push_back(Impl::Zone{entry, std::move(zone->keypair), std::move(zone->text),
-                                         stamp_of(entry.zone), {}, "", std::move(*packet),
-                                         RepublishSchedule(impl->schedule_config(interval_ms), loop.now_ms())});
+        impl->zones.push_back(
+            Impl::Zone{entry,
+                       std::move(zone->keypair),
+                       std::move(zone->text),
+                       stamp_of(entry.zone),
+                       {},
+                       "",
+                       std::move(*packet),
+                       RepublishSchedule(impl->schedule_config(interval_ms), loop.now_ms())});
         impl->zones.back().handled = impl->zones.back().stamp;
         impl->store_in_cache(impl->zones.back().packet);
     }

@@ -11,8 +11,8 @@
 //
 // Republishing re-puts the identical signed bytes (same seq, §5.5); a zone is re-signed (fresh
 // timestamp) only when its content changed. At start the packet in the packet cache is reused
-// when it holds the same DNS bytes, so restarts do not re-sign an unchanged zone either. A zone file that turns invalid is logged and the last
-// good packet keeps being republished.
+// when it holds the same DNS bytes, so restarts do not re-sign an unchanged zone either. A zone file that
+// turns invalid is logged and the last good packet keeps being republished.
 //
 // Keep-alive: on_accepted() lists the key (persisted in storage::KeepAliveStore, so it survives
 // restarts). At each due time the packet is read from the packet cache and republished. A key is

@@ -15,9 +15,9 @@ struct Resolver::Job {
     Request request;
     IpAddress client;
     Completion done;
-    WireCompletion wire_done;  // resolve_wire(): finalize here and maybe keep the bytes
-    bool reusable = true;      // the answer may go into the wire cache
-    WireEntryInfo wire;        // its timing when reusable
+    WireCompletion wire_done;        // resolve_wire(): finalize here and maybe keep the bytes
+    bool reusable = true;            // the answer may go into the wire cache
+    WireEntryInfo wire;              // its timing when reusable
     std::vector<dns::Record> chain;  // answers of the hops before the current one
     std::uint32_t hops = 0;          // names chased after the first
     bool authoritative = false;      // AA of the first hop
@@ -288,10 +288,12 @@ void Resolver::pkarr_answer(const JobPtr& job, const Route& route,
         // The wire copy counts down in step with `elapsed` and lives no longer than the packet
         // is fresh, or than the packet itself (a newer one replaces it in PkarrResolver).
         const std::uint64_t now = clocks_.mono_ms();
-        const std::uint64_t phase = wall > packet.last_seen() ? (wall - packet.last_seen()) % 1'000'000 / 1000 : 0;
+        const std::uint64_t phase =
+            wall > packet.last_seen() ? (wall - packet.last_seen()) % 1'000'000 / 1000 : 0;
         job->wire.base_ms = now - std::min(now, phase);
         job->wire.expires_ms =
-            job->wire.base_ms + std::uint64_t{packet.expires_in(wall, config_.min_ttl, config_.max_ttl)} * 1000;
+            job->wire.base_ms +
+            std::uint64_t{packet.expires_in(wall, config_.min_ttl, config_.max_ttl)} * 1000;
         job->wire.guard = std::weak_ptr<const void>(packet_ptr);
     }
     const std::string_view tld =

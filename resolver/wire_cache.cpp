@@ -149,7 +149,8 @@ bool WireCache::insert(ByteView reply, bool edns, bool do_bit, WireEntryInfo inf
         pos += rdlen;
     }
     if (pos != reply.size() || lowest == 0) return false;
-    if (lowest != UINT32_MAX) info.expires_ms = std::min(info.expires_ms, info.base_ms + std::uint64_t{lowest} * 1000);
+    if (lowest != UINT32_MAX)
+        info.expires_ms = std::min(info.expires_ms, info.base_ms + std::uint64_t{lowest} * 1000);
     if (info.base_ms > now_ms || info.expires_ms <= now_ms) return false;
 
     e.reply.assign(reply.begin(), reply.end());

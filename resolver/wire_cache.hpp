@@ -51,9 +51,9 @@ struct WireCacheConfig {
 
 // How long a stored reply stays valid and what it answers for (the caller's bookkeeping).
 struct WireEntryInfo {
-    std::uint64_t base_ms = 0;                      // when the reply's TTLs were exact
-    std::uint64_t expires_ms = UINT64_MAX;          // upper bound; lowered to base + lowest TTL
-    std::uint8_t tag = 0;                           // returned on a hit (the resolver: the route)
+    std::uint64_t base_ms = 0;                       // when the reply's TTLs were exact
+    std::uint64_t expires_ms = UINT64_MAX;           // upper bound; lowered to base + lowest TTL
+    std::uint8_t tag = 0;                            // returned on a hit (the resolver: the route)
     std::optional<std::weak_ptr<const void>> guard;  // the entry dies with it
 };
 
@@ -78,7 +78,7 @@ public:
 private:
     struct Entry {
         std::string key;
-        Bytes reply;  // RD and CD cleared
+        Bytes reply;                                                // RD and CD cleared
         std::vector<std::pair<std::uint16_t, std::uint32_t>> ttls;  // offset, value at base_ms
         std::size_t question_end = 0;
         std::uint64_t base_ms = 0, expires_ms = 0;

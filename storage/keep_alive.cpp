@@ -45,9 +45,9 @@ Result<KeepAliveStore> KeepAliveStore::open(Database db) {
     if (!remove_rowid) return remove_rowid.error();
     auto count = db.prepare(count_sql);
     if (!count) return count.error();
-    return KeepAliveStore(std::make_unique<Impl>(Impl{std::move(db), std::move(*add), std::move(*remove),
-                                                      std::move(*load), std::move(*remove_rowid),
-                                                      std::move(*count)}));
+    return KeepAliveStore(
+        std::make_unique<Impl>(Impl{std::move(db), std::move(*add), std::move(*remove), std::move(*load),
+                                    std::move(*remove_rowid), std::move(*count)}));
 }
 
 KeepAliveStore::KeepAliveStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

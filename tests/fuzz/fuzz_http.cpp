@@ -73,7 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto colon = line.find(':');
         std::string name(line.substr(0, colon));
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        std::string_view value = colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
+        std::string_view value =
+            colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
         while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
         req.headers.push_back({name, std::string(value)});
     }

@@ -139,7 +139,8 @@ dns::Packet parse_reply(const HttpResponse& r) {
     return p.value();
 }
 
-pkarr::SignedPacket zone(const pkarr::Keypair& kp, pkarr::Micros ts, const std::string& ip, std::uint32_t ttl = 600) {
+pkarr::SignedPacket zone(const pkarr::Keypair& kp, pkarr::Micros ts, const std::string& ip,
+                         std::uint32_t ttl = 600) {
     return sign(kp, {rr("@", dns::type::A, ttl, a_rdata(ip))}, ts);
 }
 
@@ -171,7 +172,8 @@ TEST_CASE("routing: unknown paths, methods, root page, CORS preflight") {
     CHECK(pre.header("access-control-allow-methods")->find("PUT") != std::string_view::npos);
     CHECK(pre.header("access-control-allow-headers") ==
           std::optional<std::string_view>("content-type, if-modified-since"));
-    CHECK(pre.header("access-control-expose-headers")->find("Pkarr-Dht-Stored-Nodes") != std::string_view::npos);
+    CHECK(pre.header("access-control-expose-headers")->find("Pkarr-Dht-Stored-Nodes") !=
+          std::string_view::npos);
 
     CHECK(f.api->stats().responses.at({HttpRoute::other, 404}) == 1);
     CHECK(f.api->stats().responses.at({HttpRoute::options, 204}) == 1);
@@ -190,7 +192,8 @@ TEST_CASE("DoH GET and POST answer a PKARR name through the pipeline") {
     CHECK(reply.id == 0x1234);
     REQUIRE(reply.answers.size() == 1);
     CHECK(a_text(reply.answers[0]) == "10.1.2.3");
-    CHECK(g.header("cache-control") == std::optional<std::string_view>("max-age=" + std::to_string(reply.answers[0].ttl)));
+    CHECK(g.header("cache-control") ==
+          std::optional<std::string_view>("max-age=" + std::to_string(reply.answers[0].ttl)));
     REQUIRE(f.dns_clients.size() == 1);
     CHECK(f.dns_clients[0].transport == Transport::https);
     CHECK(f.dns_clients[0].address.ip.to_string() == "127.0.0.1");
@@ -239,8 +242,8 @@ TEST_CASE("DoH errors: 400, 413, 415, FORMERR") {
     Fixture f;
     CHECK(f.must(get("/dns-query")).status == 400);
     CHECK(f.must(get("/dns-query", "dns=")).status == 400);
-    CHECK(f.must(get("/dns-query", "dns=AA*A")).status == 400);     // not base64url
-    CHECK(f.must(get("/dns-query", "dns=QUJD")).status == 400);     // 3 bytes: no DNS header
+    CHECK(f.must(get("/dns-query", "dns=AA*A")).status == 400);  // not base64url
+    CHECK(f.must(get("/dns-query", "dns=QUJD")).status == 400);  // 3 bytes: no DNS header
     CHECK(f.must(post_dns(Bytes{1, 2, 3})).status == 400);
     CHECK(f.must(post_dns(query_wire("x.example", 1), "text/plain")).status == 415);
     HttpRequest no_type = post_dns(query_wire("x.example", 1));
@@ -323,9 +326,11 @@ TEST_CASE("relay PUT stores, publishes and answers 204; GET serves it with cachi
     REQUIRE(g.status == 200);
     Bytes payload = packet.relay_payload();
     CHECK(g.body == std::string(payload.begin(), payload.end()));
-    CHECK(g.header("content-type") == std::optional<std::string_view>("application/pkarr.org/relays#payload"));
+    CHECK(g.header("content-type") ==
+          std::optional<std::string_view>("application/pkarr.org/relays#payload"));
     CHECK(g.header("cache-control") == std::optional<std::string_view>("public, max-age=1200"));
-    CHECK(g.header("last-modified") == std::optional<std::string_view>(pkarr::format_http_date(ts / 1'000'000)));
+    CHECK(g.header("last-modified") ==
+          std::optional<std::string_view>(pkarr::format_http_date(ts / 1'000'000)));
     CHECK(f.source.calls == 0);  // served from the cache the PUT filled
 
     // If-Modified-Since: 304 iff timestamp <= IMS seconds * 10^6 (so the Last-Modified second
@@ -417,7 +422,8 @@ TEST_CASE("relay GET: DHT lookup, 404, 503, policies") {
     f.source.dht.emplace(kp2.public_key(), zone(kp2, t0, "10.0.0.9", 100));  // TTL below the relay's min
     f.source.hold = true;
     std::optional<HttpResponse> first, second;
-    f.api->handle(get("/" + kp2.public_key().to_z32(), "policy=NetworkOnly"), [&](HttpResponse r) { first = r; });
+    f.api->handle(get("/" + kp2.public_key().to_z32(), "policy=NetworkOnly"),
+                  [&](HttpResponse r) { first = r; });
     f.api->handle(get("/" + kp2.public_key().to_z32()), [&](HttpResponse r) { second = r; });
     CHECK_FALSE(first.has_value());
     CHECK(f.source.pending.size() == 1);

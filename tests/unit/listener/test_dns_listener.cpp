@@ -423,7 +423,8 @@ TEST_CASE("fast path: answers UDP and TCP before parsing; declined messages reac
         // Answers queries for fast.example (the reply echoes the ID), drops ids 0xDD00.., declines the rest.
         listener.set_fast_path([&](ByteView q, const ClientInfo& client, ByteView& reply) {
             Bytes probe = query(id_of(q), "fast.example");
-            if (q.size() != probe.size() || !std::equal(q.begin() + 2, q.end(), probe.begin() + 2)) return false;
+            if (q.size() != probe.size() || !std::equal(q.begin() + 2, q.end(), probe.begin() + 2))
+                return false;
             fast_clients.push_back(client);
             reply = {};
             if ((id_of(q) & 0xFF00) == 0xDD00) return true;
@@ -439,7 +440,8 @@ TEST_CASE("fast path: answers UDP and TCP before parsing; declined messages reac
         UdpClient client(loop, loopback4());
         constexpr int burst = 100;
         for (int i = 0; i < burst; ++i)
-            REQUIRE(client.socket.send(query(static_cast<std::uint16_t>(0x1000 + i), "fast.example"), server).ok());
+            REQUIRE(client.socket.send(query(static_cast<std::uint16_t>(0x1000 + i), "fast.example"), server)
+                        .ok());
         REQUIRE(client.socket.send(query(0xDD01, "fast.example"), server).ok());  // answered with nothing
         REQUIRE(client.socket.send(query(0x2222, "slow.example"), server).ok());
         REQUIRE(run_until(loop, [&] { return client.messages.size() == burst && rec.requests.size() == 1; }));

@@ -46,7 +46,8 @@ struct WirePipeline {
         clocks.mono_ms = [this] { return clock.mono_ms; };
         resolver = std::make_unique<Resolver>(config, *pkarr, upstream, clocks);
 
-        source.dht.insert_or_assign(k1.public_key(), sign(k1, {rr(z1, dns::type::A, 300, a_rdata("1.2.3.4"))}, t0));
+        source.dht.insert_or_assign(k1.public_key(),
+                                    sign(k1, {rr(z1, dns::type::A, 300, a_rdata("1.2.3.4"))}, t0));
         dns::Packet example;
         example.answers = {rr("example.com", dns::type::A, 600, a_rdata("93.184.216.34"))};
         upstream.add("example.com", dns::type::A, example);
@@ -135,7 +136,7 @@ TEST_CASE("an ICANN answer is served from the wire cache with the same bytes and
 TEST_CASE("a wire hit still passes the allow list and the rate limit") {
     WirePipeline p(1, 2);  // 1 query/s, burst 2
     const Bytes q = WirePipeline::query("example.com", dns::type::A, 1);
-    p.slow(q);  // token 1, stored
+    p.slow(q);           // token 1, stored
     REQUIRE(p.fast(q));  // token 2
     auto refused = p.fast(q);
     REQUIRE(refused);

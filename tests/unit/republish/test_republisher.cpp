@@ -133,7 +133,8 @@ TEST_CASE("republisher: publishes each zone at start and republishes the same pa
         REQUIRE(rep.ok());
         CHECK((*rep)->stats().zones == 1);
         (*rep)->start();
-        REQUIRE(run_until(loop, [&] { return pub.calls.size() >= 4; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return pub.calls.size() >= 4; }, 5000));
         const auto& first = pub.calls[0].packet;
         CHECK(first.public_key() == keypair(1).public_key());
         CHECK(has_txt(first, "one"));
@@ -143,7 +144,8 @@ TEST_CASE("republisher: publishes each zone at start and republishes the same pa
             CHECK(pub.calls[i].at_ms - pub.calls[i - 1].at_ms >= 27);
         }
         // next_due is empty only while the publish is in flight.
-        REQUIRE(run_until(loop, [&] { return (*rep)->stats().published >= 3 && (*rep)->stats().next_due; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return (*rep)->stats().published >= 3 && (*rep)->stats().next_due; }, 5000));
         CHECK((*rep)->stats().failed == 0);
         CHECK((*rep)->stats().last_error.empty());
         CHECK(*(*rep)->stats().next_due <= pkarr::now_micros() + 40'000);
@@ -171,7 +173,8 @@ TEST_CASE("republisher: failures back off, are counted, and a success resets") {
         auto rep = Republisher::create(loop, config, pub);
         REQUIRE(rep.ok());
         (*rep)->start();
-        REQUIRE(run_until(loop, [&] { return (*rep)->stats().published == 1; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return (*rep)->stats().published == 1; }, 5000));
         REQUIRE(pub.calls.size() == 5);
         const auto& st = (*rep)->stats();
         CHECK(st.failed == 4);
@@ -200,12 +203,14 @@ TEST_CASE("republisher: an edited zone file (replaced by rename) is re-signed an
         auto rep = Republisher::create(loop, fast_config({conf::PublishEntry{key, zone, 86400}}), pub);
         REQUIRE(rep.ok());
         (*rep)->start();
-        REQUIRE(run_until(loop, [&] { return (*rep)->stats().published == 1; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return (*rep)->stats().published == 1; }, 5000));
         const auto old_packet = pub.calls.at(0).packet;
 
         replace_file(zone, "@ 300 IN TXT \"new\"\nwww 300 IN A 10.0.0.1\n");
         // The interval is a day (864 s here): only the change can trigger this publish.
-        REQUIRE(run_until(loop, [&] { return pub.calls.size() >= 2; }, 3000));
+        REQUIRE(run_until(
+            loop, [&] { return pub.calls.size() >= 2; }, 3000));
         const auto& fresh = pub.calls[1].packet;
         CHECK(has_txt(fresh, "new"));
         CHECK_FALSE(has_txt(fresh, "old"));
@@ -218,7 +223,8 @@ TEST_CASE("republisher: an edited zone file (replaced by rename) is re-signed an
 
         // Touching the file without changing its content re-signs nothing.
         write_file(zone, "@ 300 IN TXT \"new\"\nwww 300 IN A 10.0.0.1\n");
-        REQUIRE(run_until(loop, [&] { return false; }, 50) == false);
+        REQUIRE(run_until(
+                    loop, [&] { return false; }, 50) == false);
         CHECK(pub.calls.size() == 2);
         CHECK((*rep)->stats().zone_changes == 1);
         (*rep)->close();
@@ -238,13 +244,16 @@ TEST_CASE("republisher: a zone file that turns invalid keeps the last good packe
         auto rep = Republisher::create(loop, fast_config({conf::PublishEntry{key, zone, 3}}), pub);
         REQUIRE(rep.ok());
         (*rep)->start();
-        REQUIRE(run_until(loop, [&] { return !pub.calls.empty(); }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return !pub.calls.empty(); }, 5000));
         const auto good = pub.calls[0].packet;
 
         replace_file(zone, "@ 300 IN BOGUS nonsense\n");
-        REQUIRE(run_until(loop, [&] { return (*rep)->stats().zone_errors == 1; }, 3000));
+        REQUIRE(run_until(
+            loop, [&] { return (*rep)->stats().zone_errors == 1; }, 3000));
         const std::size_t before = pub.calls.size();
-        REQUIRE(run_until(loop, [&] { return pub.calls.size() >= before + 2; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return pub.calls.size() >= before + 2; }, 5000));
         for (const auto& c : pub.calls) CHECK(c.packet.same_as(good));
         CHECK((*rep)->stats().zone_errors == 1);  // logged once, not every poll
         CHECK((*rep)->stats().zone_changes == 0);
@@ -252,7 +261,8 @@ TEST_CASE("republisher: a zone file that turns invalid keeps the last good packe
         // A missing file (mid-rename) is no error either; the next valid content is published.
         std::filesystem::remove(zone);
         replace_file(zone, "@ 300 IN TXT \"fixed\"\n");
-        REQUIRE(run_until(loop, [&] { return has_txt(pub.calls.back().packet, "fixed"); }, 3000));
+        REQUIRE(run_until(
+            loop, [&] { return has_txt(pub.calls.back().packet, "fixed"); }, 3000));
         CHECK((*rep)->stats().zone_changes == 1);
         (*rep)->close();
         pub.stop();
@@ -341,7 +351,8 @@ TEST_CASE("republisher: relay packets are kept alive until evicted, across resta
         CHECK(*store->size() == 1);
         // The relay API just published it: nothing before one interval, then again and again.
         CHECK(pub.calls.empty());
-        REQUIRE(run_until(loop, [&] { return pub.calls.size() >= 2; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return pub.calls.size() >= 2; }, 5000));
         for (const auto& c : pub.calls) CHECK(c.packet.same_as(packet));
         (*rep)->close();
         pub.stop();
@@ -354,12 +365,14 @@ TEST_CASE("republisher: relay packets are kept alive until evicted, across resta
         REQUIRE(rep.ok());
         (*rep)->start();
         CHECK((*rep)->keeps_alive(kp.public_key()));
-        REQUIRE(run_until(loop, [&] { return !pub.calls.empty(); }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return !pub.calls.empty(); }, 5000));
         CHECK(pub.calls[0].packet.same_as(packet));
 
         // Evicted from the cache: dropped at its next due time, from memory and from the file.
         REQUIRE(cache->remove(kp.public_key()).ok());
-        REQUIRE(run_until(loop, [&] { return !(*rep)->keeps_alive(kp.public_key()); }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return !(*rep)->keeps_alive(kp.public_key()); }, 5000));
         CHECK(*store->size() == 0);
         CHECK((*rep)->stats().keep_alive_expired == 1);
         CHECK((*rep)->stats().keep_alive_keys == 0);
@@ -401,9 +414,11 @@ TEST_CASE("republisher: keep-alive ends after the max age; own zones and a disab
         CHECK_FALSE((*rep)->keeps_alive(keypair(11).public_key()));
         (*rep)->on_accepted(other);
         REQUIRE((*rep)->keeps_alive(keypair(12).public_key()));
-        REQUIRE(run_until(loop, [&] { return pub.calls.size() >= 3; }, 5000));  // zone + 2 keep-alives
+        REQUIRE(run_until(
+            loop, [&] { return pub.calls.size() >= 3; }, 5000));  // zone + 2 keep-alives
         fake_now += 2'000'000;
-        REQUIRE(run_until(loop, [&] { return !(*rep)->keeps_alive(keypair(12).public_key()); }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return !(*rep)->keeps_alive(keypair(12).public_key()); }, 5000));
         CHECK(*store->size() == 0);
         (*rep)->close();
         pub.stop();

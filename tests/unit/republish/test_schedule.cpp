@@ -64,8 +64,8 @@ TEST_CASE("schedule: the same seed gives the same jitter") {
 TEST_CASE("schedule: failures back off 30 s, 60 s, 120 s ... capped at the interval") {
     RepublishSchedule s(hourly(), 0);
     std::uint64_t now = 5000;
-    const std::vector<std::uint64_t> expected = {30'000, 60'000, 120'000, 240'000, 480'000, 960'000,
-                                                 1'920'000, hour, hour, hour};
+    const std::vector<std::uint64_t> expected = {30'000,  60'000,    120'000, 240'000, 480'000,
+                                                 960'000, 1'920'000, hour,    hour,    hour};
     for (std::size_t i = 0; i < expected.size(); ++i) {
         s.started();
         s.failed(now);

@@ -212,10 +212,12 @@ TEST_CASE("an entry never outlives the caller's bound or its guard") {
 TEST_CASE("errors, truncated replies and zero TTLs are not stored") {
     WireCache cache;
     const Bytes q = query_wire("err.example", dns::type::A, 1);
-    for (std::uint8_t rc : {dns::rcode::SERVFAIL, dns::rcode::REFUSED, dns::rcode::FORMERR, dns::rcode::NOTIMP}) {
+    for (std::uint8_t rc :
+         {dns::rcode::SERVFAIL, dns::rcode::REFUSED, dns::rcode::FORMERR, dns::rcode::NOTIMP}) {
         CHECK_FALSE(cache.insert(reply_to(q, answer_with({}, rc)), false, false, info_at(0), 0));
     }
-    CHECK_FALSE(cache.insert(reply_to(q, answer_with({a_record("err.example", 0, 1)})), false, false, info_at(0), 0));
+    CHECK_FALSE(
+        cache.insert(reply_to(q, answer_with({a_record("err.example", 0, 1)})), false, false, info_at(0), 0));
     Bytes tc = reply_to(q, answer_with({a_record("err.example", 60, 1)}));
     tc[2] |= dns::flag::TC >> 8;
     CHECK_FALSE(cache.insert(tc, false, false, info_at(0), 0));
