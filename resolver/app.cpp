@@ -216,6 +216,7 @@ std::string render_app_metrics(Services& s) {
                             {"not_found", &s.latency.dht_not_found},
                             {"failed", &s.latency.dht_failed}};
     m.upstream_seconds = {{"ok", &s.latency.upstream_ok}, {"error", &s.latency.upstream_error}};
+    if (s.republisher) m.republisher = &s.republisher->stats();
     return render_metrics(m);
 }
 

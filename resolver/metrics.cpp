@@ -10,6 +10,7 @@
 #include "resolver/http_api.hpp"
 #include "resolver/http_server.hpp"
 #include "resolver/pkarr_resolver.hpp"
+#include "resolver/republisher.hpp"
 #include "resolver/resolver.hpp"
 
 namespace pkdns::resolver {
@@ -259,6 +260,21 @@ std::string render_metrics(const MetricsSnapshot& s) {
         if (h != nullptr)
             w.histogram("pkdns_upstream_seconds", "Queries forwarded upstream, by result.", *h,
                         {{"result", result}});
+    if (const RepublisherStats* p = s.republisher) {
+        const char* help =
+            "Republisher publishes ([[publish]] zones and kept-alive relay packets), by result.";
+        w.counter("pkdns_republish_total", help, d(p->published), {{"result", "stored"}});
+        w.counter("pkdns_republish_total", help, d(p->failed), {{"result", "failed"}});
+        w.counter("pkdns_republish_zone_changes_total", "Zone files re-signed after an edit.",
+                  d(p->zone_changes));
+        w.counter("pkdns_republish_zone_errors_total", "Zone file edits that did not load (last good kept).",
+                  d(p->zone_errors));
+        w.gauge("pkdns_republish_zones", "[[publish]] zones kept published.", d(p->zones));
+        w.gauge("pkdns_republish_keep_alive_keys", "Relay API packets kept alive.", d(p->keep_alive_keys));
+        if (p->next_due)
+            w.gauge("pkdns_republish_next_due_seconds", "Unix time of the next scheduled publish.",
+                    static_cast<double>(*p->next_due) / 1e6);
+    }
     return w.text();
 }
 

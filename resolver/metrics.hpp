@@ -76,6 +76,7 @@ struct PkarrStats;
 struct ListenerStats;
 struct HttpStats;
 struct HttpServerStats;
+struct RepublisherStats;
 
 struct MetricsSnapshot {
     const ResolverStats* resolver = nullptr;
@@ -92,6 +93,7 @@ struct MetricsSnapshot {
     // Latency by result ("found", "not_found", "failed" / "ok", "error").
     std::vector<std::pair<std::string, const Histogram*>> dht_lookup_seconds;
     std::vector<std::pair<std::string, const Histogram*>> upstream_seconds;
+    const RepublisherStats* republisher = nullptr;
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);

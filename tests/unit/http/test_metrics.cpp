@@ -98,3 +98,22 @@ TEST_CASE("render_metrics: the pkdns collector labels answers, HTTP responses an
     }
     CHECK(types == 1);
 }
+
+#include "resolver/republisher.hpp"
+
+TEST_CASE("render_metrics: republisher outcomes") {
+    RepublisherStats ps;
+    ps.published = 3;
+    ps.failed = 2;
+    ps.zones = 1;
+    ps.next_due = 1'700'000'000'500'000;
+    MetricsSnapshot m;
+    m.republisher = &ps;
+    std::string text = render_metrics(m);
+    auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+    CHECK(has("pkdns_republish_total{result=\"stored\"} 3"));
+    CHECK(has("pkdns_republish_total{result=\"failed\"} 2"));
+    CHECK(has("pkdns_republish_zones 1"));
+    CHECK(has("pkdns_republish_next_due_seconds 1700000000.5"));
+    CHECK(text.find("# TYPE pkdns_republish_total counter") != std::string::npos);
+}
