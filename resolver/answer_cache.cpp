@@ -23,9 +23,7 @@ std::size_t record_bytes(const dns::Record& r) {
 
 }  // namespace
 
-AnswerCache::AnswerCache(AnswerCacheConfig config) : config_(config) {
-    if (config_.max_ttl < config_.min_ttl) config_.max_ttl = config_.min_ttl;
-}
+AnswerCache::AnswerCache(AnswerCacheConfig config) : config_(config) {}
 
 std::string AnswerCache::make_key(const dns::Question& question, bool dnssec_ok) {
     Bytes wire;
@@ -36,8 +34,10 @@ std::string AnswerCache::make_key(const dns::Question& question, bool dnssec_ok)
     return std::string(wire.begin(), wire.end());
 }
 
+// Only lowered: serving a TTL above what upstream gave would be dishonest (and the first,
+// uncached answer would disagree with the cached ones).
 std::uint32_t AnswerCache::clamp(std::uint32_t ttl) const {
-    return std::clamp(ttl, config_.min_ttl, config_.max_ttl);
+    return std::min(ttl, config_.max_ttl);
 }
 
 std::optional<std::uint32_t> AnswerCache::lifetime(const dns::Packet& reply) const {
@@ -66,7 +66,7 @@ std::optional<std::uint32_t> AnswerCache::lifetime(const dns::Packet& reply) con
         if (config_.negative_ttl_without_soa == 0) return std::nullopt;
         lower(config_.negative_ttl_without_soa);
     }
-    if (!ttl) return std::nullopt;
+    if (!ttl || *ttl == 0) return std::nullopt;  // TTL 0: use once, never cache (RFC 1035 §3.2.1)
     return clamp(*ttl);
 }
 

@@ -9,9 +9,12 @@
 //   in the authority section. Without an SOA the reply is cached for
 //   `negative_ttl_without_soa` seconds, which defaults to 0 = not cached;
 // - never: other rcodes (SERVFAIL, REFUSED, ...), truncated (TC) replies, non-QUERY opcodes.
-// Lifetimes are clamped to [min_ttl, max_ttl]; each stored record TTL is clamped the same way
-// (the SOA of a negative reply carries the negative TTL). The OPT record is not stored: the
-// resolver adds its own. A hit returns the reply with every TTL lowered by the whole seconds
+// Lifetimes are capped at max_ttl and each stored record TTL is capped the same way (the SOA
+// of a negative reply carries the negative TTL). TTLs are never raised: a low upstream TTL is
+// cached for exactly that long, so a cached answer never shows a TTL higher than upstream gave
+// (counted down) and agrees with the first, uncached answer. A lifetime of 0 is not cached.
+// `min_ttl` ([dns] min_ttl) is therefore not used by this cache; it still applies to PKARR. The OPT record is
+// not stored: the resolver adds its own. A hit returns the reply with every TTL lowered by the whole seconds
 // elapsed since it was stored (never below 0). Memory is bounded by an estimate of the bytes
 // held (`max_bytes`), least recently used entries go first. The reply keeps the upstream's ID
 // and flags: the resolver's finalize step sets the client's ID, RD/RA and its own OPT.
@@ -28,7 +31,7 @@
 namespace pkdns::resolver {
 
 struct AnswerCacheConfig {
-    std::uint32_t min_ttl = 60;
+    std::uint32_t min_ttl = 60;  // unused here (see above); kept for the config plumbing
     std::uint32_t max_ttl = 86400;
     std::uint32_t negative_ttl_without_soa = 0;  // 0: negative replies without SOA are not cached
     std::size_t max_bytes = 100u * 1024 * 1024;  // [cache] icann_mb

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <random>
@@ -15,9 +16,9 @@ namespace pkdns::resolver {
 
 namespace {
 
-// Query IDs must not be predictable (cache poisoning): the OS CSPRNG.
-std::uint16_t random_id() {
-    std::uint16_t v = 0;
+// Query IDs and sockets must not be predictable (cache poisoning): the OS CSPRNG.
+std::uint32_t os_random32() {
+    std::uint32_t v = 0;
     auto* p = reinterpret_cast<std::uint8_t*>(&v);
     std::size_t got = 0;
     while (got < sizeof v) {
@@ -26,7 +27,7 @@ std::uint16_t random_id() {
             got += static_cast<std::size_t>(n);
         } else if (n < 0 && errno != EINTR) {
             std::random_device rd;  // reads /dev/urandom
-            return static_cast<std::uint16_t>(rd());
+            return static_cast<std::uint32_t>(rd());
         }
     }
     return v;
@@ -55,7 +56,7 @@ struct Forwarder::Pending {
     std::size_t upstream = 0;
     dns::Packet query;
     Bytes wire;
-    std::unique_ptr<uv::UdpSocket> udp;
+    std::uint64_t socket = 0;  // pool socket serial while waiting on UDP, 0 = none
     std::unique_ptr<uv::TcpConnection> tcp;
     Bytes tcp_buffer;
     uv::Timer timer;
@@ -101,6 +102,50 @@ void Forwarder::forward(const dns::Question& question, bool dnssec_ok, Done done
     send_udp(id);
 }
 
+std::uint32_t Forwarder::random32() {
+    return config_.random_for_tests ? config_.random_for_tests() : os_random32();
+}
+
+Result<std::uint64_t> Forwarder::pick_socket(bool v6, std::uint32_t random) {
+    auto& pool = v6 ? pool_v6_ : pool_v4_;
+    if (pool.empty()) pool.assign(std::max<std::size_t>(1, config_.udp_sockets), 0);
+    std::uint64_t& slot = pool[random % pool.size()];
+    const std::uint64_t now = loop_.now_ms();
+    if (slot != 0) {
+        auto it = sockets_.find(slot);
+        if (it != sockets_.end() && it->second.sent < config_.queries_per_socket &&
+            now - it->second.last_used_ms < config_.socket_idle_ms)
+            return slot;
+        // Retire: closed now if nothing waits on it, else when its last query is done.
+        if (it != sockets_.end()) {
+            it->second.retired = true;
+            if (it->second.outstanding == 0) sockets_.erase(it);
+        }
+        slot = 0;
+    }
+    const std::uint64_t serial = next_socket_++;
+    auto udp = std::make_unique<uv::UdpSocket>(loop_);
+    // Port 0: the kernel picks a random free ephemeral port.
+    if (auto r = udp->bind(SocketAddress{v6 ? IpAddress::v6({}) : IpAddress{}, 0}); !r) return r.error();
+    if (auto r = udp->start_recv(
+            [this, serial](ByteView data, const SocketAddress& from) { on_udp(serial, data, from); });
+        !r)
+        return r.error();
+    sockets_.emplace(serial, PoolSocket{std::move(udp), 0, 0, now, false});
+    slot = serial;
+    return serial;
+}
+
+void Forwarder::release_udp(Pending& p) {
+    if (p.socket == 0) return;
+    flights_.erase(FlightKey{p.socket, p.upstream, p.query.id});
+    auto it = sockets_.find(p.socket);
+    p.socket = 0;
+    if (it == sockets_.end()) return;
+    if (it->second.outstanding > 0) --it->second.outstanding;
+    if (it->second.retired && it->second.outstanding == 0) sockets_.erase(it);
+}
+
 void Forwarder::send_udp(std::uint64_t id) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
@@ -108,40 +153,54 @@ void Forwarder::send_udp(std::uint64_t id) {
     if (p.upstream >= config_.upstreams.size())
         return finish(id, make_error("all upstreams failed: " + p.errors, forward_error::all_failed));
     const SocketAddress& upstream = config_.upstreams[p.upstream];
-
     p.tcp.reset();
-    p.query = make_query(p.question, random_id(), p.dnssec_ok, config_.edns_udp_size);
-    p.wire = dns::encode_packet(p.query);
 
-    // A new socket per query: the kernel picks a random ephemeral source port.
-    p.udp = std::make_unique<uv::UdpSocket>(loop_);
-    SocketAddress any{upstream.ip.is_v6() ? IpAddress::v6({}) : IpAddress{}, 0};
-    if (auto r = p.udp->bind(any); !r) return next_upstream(id, r.error().message);
-    if (auto r = p.udp->start_recv(
-            [this, id](ByteView data, const SocketAddress& from) { on_udp(id, data, from); });
-        !r)
-        return next_upstream(id, r.error().message);
-    if (auto r = p.udp->send(p.wire, upstream); !r) return next_upstream(id, r.error().message);
+    // A random socket and a random ID not in flight on that socket to that upstream (bounded:
+    // with max_in_flight far below 65536 a free ID is found in a try or two).
+    FlightKey key{};
+    bool placed = false;
+    for (int attempt = 0; attempt < 64 && !placed; ++attempt) {
+        const std::uint32_t r = random32();
+        auto socket = pick_socket(upstream.ip.is_v6(), r >> 16);
+        if (!socket) return next_upstream(id, socket.error().message);
+        key = FlightKey{socket.value(), p.upstream, static_cast<std::uint16_t>(r & 0xffff)};
+        placed = flights_.emplace(key, id).second;
+    }
+    if (!placed) return next_upstream(id, "no free query id");
+    PoolSocket& socket = sockets_.at(key.socket);
+    p.socket = key.socket;
+    ++socket.sent;
+    ++socket.outstanding;
+    socket.last_used_ms = loop_.now_ms();
+    p.query = make_query(p.question, key.id, p.dnssec_ok, config_.edns_udp_size);
+    p.wire = dns::encode_packet(p.query);
+    if (auto r = socket.udp->send(p.wire, upstream); !r) return next_upstream(id, r.error().message);
     p.timer.start(config_.timeout_ms, 0, [this, id] { next_upstream(id, "udp timeout"); });
 }
 
-void Forwarder::on_udp(std::uint64_t id, ByteView data, const SocketAddress& from) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending& p = *it->second;
-    // Spoofing defence: only the upstream's address, our ID and our question count.
-    if (from != config_.upstreams[p.upstream]) return;
-    auto reply = dns::parse_packet(data);
-    if (!reply || !reply_matches(p.query, reply.value())) return;
-    if ((reply->flags & dns::flag::TC) != 0) return send_tcp(id);
-    finish(id, std::move(reply).value());
+void Forwarder::on_udp(std::uint64_t socket, ByteView data, const SocketAddress& from) {
+    if (data.size() < 12) return;
+    const std::uint16_t dns_id = get_u16(data.data());
+    // Spoofing defence: the socket, the upstream's address, our ID and our question must match.
+    for (std::size_t upstream = 0; upstream < config_.upstreams.size(); ++upstream) {
+        if (from != config_.upstreams[upstream]) continue;
+        auto flight = flights_.find(FlightKey{socket, upstream, dns_id});
+        if (flight == flights_.end()) continue;
+        const std::uint64_t id = flight->second;
+        auto it = pending_.find(id);
+        if (it == pending_.end()) return;
+        auto reply = dns::parse_packet(data);
+        if (!reply || !reply_matches(it->second->query, reply.value())) return;
+        if ((reply->flags & dns::flag::TC) != 0) return send_tcp(id);
+        return finish(id, std::move(reply).value());
+    }
 }
 
 void Forwarder::send_tcp(std::uint64_t id) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     Pending& p = *it->second;
-    p.udp.reset();
+    release_udp(p);
     p.tcp_buffer.clear();
     p.tcp = std::make_unique<uv::TcpConnection>(loop_);
     p.timer.start(config_.timeout_ms, 0, [this, id] { next_upstream(id, "tcp timeout"); });
@@ -187,7 +246,7 @@ void Forwarder::next_upstream(std::uint64_t id, const std::string& why) {
     if (!p.errors.empty()) p.errors += "; ";
     p.errors += name + ": " + why;
     p.timer.stop();
-    p.udp.reset();
+    release_udp(p);
     p.tcp.reset();
     ++p.upstream;
     send_udp(id);
@@ -198,6 +257,7 @@ void Forwarder::finish(std::uint64_t id, Result<dns::Packet> result) {
     if (it == pending_.end()) return;
     std::unique_ptr<Pending> p = std::move(it->second);
     pending_.erase(it);
+    release_udp(*p);
     Done done = std::move(p->done);
     p.reset();  // closes its sockets and timer before the caller sees the result
     run_done(done, std::move(result));
@@ -205,6 +265,12 @@ void Forwarder::finish(std::uint64_t id, Result<dns::Packet> result) {
 
 void Forwarder::close() {
     closed_ = true;
+    flights_.clear();
+    auto sockets = std::move(sockets_);
+    sockets_.clear();
+    pool_v4_.clear();
+    pool_v6_.clear();
+    sockets.clear();
     auto pending = std::move(pending_);
     pending_.clear();
     for (auto& [id, p] : pending) {

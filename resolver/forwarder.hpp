@@ -1,11 +1,20 @@
 #pragma once
 // Upstream (ICANN) forwarder on libuv (design.md §3 step 5).
 //
-// Each query gets a fresh 16-bit ID from getrandom(2) and its own UDP socket bound to port 0
-// (a kernel-chosen ephemeral source port), RD=1 and an EDNS(0) OPT (1232-byte UDP size, DO when
-// asked). A reply is accepted only when it comes from the upstream's address and port, is a
+// Each query gets a fresh 16-bit ID from getrandom(2), RD=1 and an EDNS(0) OPT (1232-byte UDP
+// size, DO when asked), and goes out on a randomly chosen socket of a pool of `udp_sockets` UDP
+// sockets, each bound to port 0 (a kernel-chosen random ephemeral port). A reply is accepted
+// only when it arrives on that socket, comes from the upstream's address and port, is a
 // response (QR=1) to a QUERY with our ID, and echoes our question (name case-insensitive, type,
-// class); anything else is ignored and we keep waiting. TC=1 -> the same upstream is asked again
+// class); anything else is ignored and we keep waiting.
+// Why a pool and not a socket per query: socket/bind/close per query (and the 64 KiB receive
+// buffer) cost more than the rest of the query. A spoofer must still guess 16 bits of ID and
+// one of the pool's random ports, and the ports keep moving: a socket is retired after
+// `queries_per_socket` queries or when it was idle for `socket_idle_ms` (closed once its last
+// in-flight query is done) and replaced by a new one on a fresh random port, as unbound's
+// outgoing-range does. In-flight queries are keyed by (socket, upstream, ID); an ID already in
+// flight on the same socket and upstream is never reused (another ID is drawn).
+// TC=1 -> the same upstream is asked again
 // over TCP (2-byte length framing). A timeout (timeout_ms per upstream and transport) or a
 // failure moves on to the next upstream; when every upstream failed the result is an error.
 //
@@ -35,6 +44,11 @@ struct ForwarderConfig {
     std::uint64_t timeout_ms = 2000;       // per upstream, per transport (UDP, then TCP on TC)
     std::size_t max_in_flight = 1024;
     std::uint16_t edns_udp_size = 1232;
+    std::size_t udp_sockets = 32;           // pool size (at least 1)
+    std::size_t queries_per_socket = 1024;  // then the socket is replaced (new random port)
+    std::uint64_t socket_idle_ms = 10000;   // a socket unused this long is replaced when picked
+    // Tests only: the random source for IDs (low 16 bits) and socket choice; null = getrandom(2).
+    std::function<std::uint32_t()> random_for_tests;
 };
 
 // Error codes in Error::code for the resolver's logs and metrics.
@@ -56,6 +70,10 @@ public:
     void close();
 
     std::size_t in_flight() const { return pending_.size(); }
+    // Open UDP sockets (pool plus retired ones still waiting for replies), and how many were
+    // opened in total; for tests and metrics.
+    std::size_t udp_sockets_open() const { return sockets_.size(); }
+    std::uint64_t udp_sockets_opened() const { return next_socket_ - 1; }
 
     // The query sent upstream (exposed for tests and the fuzz/packet tools).
     static dns::Packet make_query(const dns::Question& question, std::uint16_t id, bool dnssec_ok,
@@ -65,10 +83,32 @@ public:
 
 private:
     struct Pending;
+    struct PoolSocket {
+        std::unique_ptr<uv::UdpSocket> udp;
+        std::size_t sent = 0, outstanding = 0;
+        std::uint64_t last_used_ms = 0;
+        bool retired = false;
+    };
+    struct FlightKey {
+        std::uint64_t socket;
+        std::size_t upstream;
+        std::uint16_t id;
+        bool operator==(const FlightKey&) const = default;
+    };
+    struct FlightKeyHash {
+        std::size_t operator()(const FlightKey& k) const {
+            return std::hash<std::uint64_t>{}((k.socket * 0x9e3779b97f4a7c15ull) ^
+                                              (std::uint64_t{k.upstream} << 16) ^ k.id);
+        }
+    };
 
     void send_udp(std::uint64_t id);
     void send_tcp(std::uint64_t id);
-    void on_udp(std::uint64_t id, ByteView data, const SocketAddress& from);
+    void on_udp(std::uint64_t socket, ByteView data, const SocketAddress& from);
+    std::uint32_t random32();
+    // A pool socket of that address family (opening or replacing one as needed): its serial.
+    Result<std::uint64_t> pick_socket(bool v6, std::uint32_t random);
+    void release_udp(Pending& p);
     void on_tcp_data(std::uint64_t id, ByteView data);
     void next_upstream(std::uint64_t id, const std::string& why);
     void finish(std::uint64_t id, Result<dns::Packet> result);
@@ -77,6 +117,10 @@ private:
     ForwarderConfig config_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Pending>> pending_;
     std::uint64_t next_id_ = 1;
+    std::unordered_map<std::uint64_t, PoolSocket> sockets_;  // by serial: pool and retired
+    std::vector<std::uint64_t> pool_v4_, pool_v6_;           // serials; 0 = not open yet
+    std::uint64_t next_socket_ = 1;
+    std::unordered_map<FlightKey, std::uint64_t, FlightKeyHash> flights_;  // -> query id
     bool closed_ = false;
 };
 

@@ -342,14 +342,14 @@ TEST_CASE("all upstreams dead: an error within the timeouts") {
     CHECK(close_loop(loop));
 }
 
-TEST_CASE("IDs are random and every query uses its own source port") {
+TEST_CASE("IDs are random and queries spread over the pool's source ports") {
     uv::Loop loop;
     {
         FakeUpstream up(loop);
         up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
             u.reply(answer_for(q), from);
         };
-        Forwarder fwd(loop, config({up.addr}));
+        Forwarder fwd(loop, config({up.addr}));  // default pool: 32 sockets
         constexpr int n = 16;
         std::vector<Outcome> outs(n);
         for (auto& o : outs) fwd.forward(question("www.example.com"), false, o.done());
@@ -367,8 +367,173 @@ TEST_CASE("IDs are random and every query uses its own source port") {
         for (auto& s : up.sources) ports.insert(s.port);
         // 16 random 16-bit IDs collide with probability ~0.2%; sequential or fixed IDs fail.
         CHECK(ids.size() >= n - 1);
-        CHECK(ports.size() == n);  // all sockets were open at once
+        // 16 picks out of 32 sockets: all on one socket has probability 32^-15.
+        CHECK(ports.size() > 1);
+        CHECK(fwd.udp_sockets_open() == fwd.udp_sockets_opened());
+        CHECK(fwd.udp_sockets_open() <= 32);
     }
+    CHECK(close_loop(loop));
+}
+
+TEST_CASE("an ID in flight on the same socket and upstream is not reused") {
+    uv::Loop loop;
+    {
+        FakeUpstream up(loop);
+        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            // Answer only once both are in flight, each with its own question's address.
+            if (u.queries.size() < 2) return;
+            for (auto& pending : u.queries)
+                u.reply(answer_for(pending, pending.questions[0].name.to_string().starts_with("one") ? 1 : 2),
+                        from);
+            (void)q;
+        };
+        auto c = config({up.addr});
+        c.udp_sockets = 1;
+        // Socket choice is bits 16+, the ID bits 0-15: 7, 7 again (collision), then 8.
+        std::vector<std::uint32_t> draws{0x00000007, 0x00010007, 0x00020008};
+        std::size_t next = 0;
+        c.random_for_tests = [&] { return draws.at(std::min(next++, draws.size() - 1)); };
+        Forwarder fwd(loop, c);
+        Outcome one, two;
+        fwd.forward(question("one.example"), false, one.done());
+        fwd.forward(question("two.example"), false, two.done());
+        CHECK(next == 3);
+        REQUIRE(run_until(loop, [&] { return one.calls && two.calls; }));
+        REQUIRE(up.queries.size() == 2);
+        CHECK(up.queries[0].id == 7);
+        CHECK(up.queries[1].id == 8);
+        CHECK(up.sources[0] == up.sources[1]);  // same pooled socket
+        REQUIRE(one.ok());
+        REQUIRE(two.ok());
+        CHECK(one.result->value().answers.at(0).rdata == Bytes{192, 0, 2, 1});
+        CHECK(two.result->value().answers.at(0).rdata == Bytes{192, 0, 2, 2});
+    }
+    CHECK(close_loop(loop));
+}
+
+TEST_CASE("pooled socket: spoofed replies are rejected, the right ones accepted") {
+    uv::Loop loop;
+    {
+        FakeUpstream up(loop);
+        uv::UdpSocket spoofer(loop);
+        REQUIRE(spoofer.bind(loopback()).ok());
+        up.on_udp = [&spoofer](FakeUpstream& u, const Packet&, const SocketAddress& from) {
+            if (u.queries.size() < 2) return;
+            const Packet& a = u.queries[0];
+            const Packet& b = u.queries[1];
+            REQUIRE(a.id != b.id);
+            // A's answer with B's ID: that ID is in flight on this socket, but for B's question.
+            auto crossed = answer_for(a, 66);
+            crossed.id = b.id;
+            u.reply(crossed, from);
+            auto wrong_id = answer_for(a, 67);
+            wrong_id.id = static_cast<std::uint16_t>(a.id ^ b.id ^ 0x1);
+            if (wrong_id.id != a.id && wrong_id.id != b.id) u.reply(wrong_id, from);
+            auto wrong_question = answer_for(b, 68);
+            wrong_question.questions[0].name = Name::parse("evil.example").value();
+            u.reply(wrong_question, from);
+            REQUIRE(spoofer.send(encode_packet(answer_for(a, 69)), from).ok());  // wrong source
+            REQUIRE(spoofer.send(encode_packet(answer_for(b, 69)), from).ok());
+            u.reply(answer_for(a, 1), from);
+            u.reply(answer_for(b, 2), from);
+        };
+        auto c = config({up.addr});
+        c.udp_sockets = 1;  // both queries share one socket
+        Forwarder fwd(loop, c);
+        Outcome a, b;
+        fwd.forward(question("a.example"), false, a.done());
+        fwd.forward(question("b.example"), false, b.done());
+        REQUIRE(run_until(loop, [&] { return a.calls && b.calls; }));
+        REQUIRE(up.sources.size() == 2);
+        CHECK(up.sources[0] == up.sources[1]);
+        REQUIRE(a.ok());
+        REQUIRE(b.ok());
+        CHECK(a.result->value().answers.at(0).rdata == Bytes{192, 0, 2, 1});
+        CHECK(b.result->value().answers.at(0).rdata == Bytes{192, 0, 2, 2});
+        CHECK(a.calls == 1);
+        CHECK(b.calls == 1);
+    }
+    CHECK(close_loop(loop));
+}
+
+TEST_CASE("sockets rotate after queries_per_socket queries and when idle") {
+    uv::Loop loop;
+    {
+        FakeUpstream up(loop);
+        up.on_udp = [](FakeUpstream& u, const Packet& q, const SocketAddress& from) {
+            u.reply(answer_for(q), from);
+        };
+        auto run_one = [&](Forwarder& fwd) {
+            Outcome o;
+            fwd.forward(question("www.example.com"), false, o.done());
+            REQUIRE(run_until(loop, [&] { return o.calls > 0; }));
+            CHECK(o.ok());
+        };
+        SECTION("after queries_per_socket") {
+            auto c = config({up.addr});
+            c.udp_sockets = 1;
+            c.queries_per_socket = 2;
+            Forwarder fwd(loop, c);
+            for (int i = 0; i < 6; ++i) run_one(fwd);
+            CHECK(fwd.udp_sockets_opened() == 3);
+            CHECK(fwd.udp_sockets_open() == 1);  // retired ones are closed
+            REQUIRE(up.sources.size() == 6);
+            CHECK(up.sources[0].port == up.sources[1].port);
+            CHECK(up.sources[2].port == up.sources[3].port);
+            CHECK(up.sources[4].port == up.sources[5].port);
+            std::set<std::uint16_t> ports;
+            for (auto& s : up.sources) ports.insert(s.port);
+            CHECK(ports.size() >= 2);  // a kernel-random port could repeat, rarely
+        }
+        SECTION("when idle (socket_idle_ms = 0: every pick finds it idle)") {
+            auto c = config({up.addr});
+            c.udp_sockets = 1;
+            c.socket_idle_ms = 0;
+            Forwarder fwd(loop, c);
+            for (int i = 0; i < 4; ++i) run_one(fwd);
+            CHECK(fwd.udp_sockets_opened() == 4);
+            CHECK(fwd.udp_sockets_open() == 1);
+        }
+        SECTION("a retired socket stays open until its in-flight query is answered") {
+            auto c = config({up.addr});
+            c.udp_sockets = 1;
+            c.queries_per_socket = 1;
+            Forwarder fwd(loop, c);
+            Outcome first, second;
+            fwd.forward(question("one.example"), false, first.done());
+            fwd.forward(question("two.example"), false, second.done());
+            CHECK(fwd.udp_sockets_open() == 2);
+            REQUIRE(run_until(loop, [&] { return first.calls && second.calls; }));
+            CHECK(first.ok());
+            CHECK(second.ok());
+            CHECK(fwd.udp_sockets_open() == 1);
+        }
+    }
+    CHECK(close_loop(loop));
+}
+
+TEST_CASE("close() with queries in flight on pooled and retired sockets leaves the loop closable") {
+    uv::Loop loop;
+    auto c = ForwarderConfig{};
+    std::unique_ptr<Forwarder> fwd;
+    Outcome a, b;
+    {
+        FakeUpstream silent(loop);
+        c = config({silent.addr}, 5000);
+        c.udp_sockets = 1;
+        c.queries_per_socket = 1;
+        fwd = std::make_unique<Forwarder>(loop, c);
+        fwd->forward(question("a.example"), false, a.done());
+        fwd->forward(question("b.example"), false, b.done());  // retires a's socket
+        REQUIRE(run_until(loop, [&] { return silent.queries.size() == 2; }));
+        CHECK(fwd->udp_sockets_open() == 2);
+        fwd->close();
+        CHECK(fwd->udp_sockets_open() == 0);
+        CHECK(fwd->in_flight() == 0);
+    }
+    CHECK(a.calls == 1);
+    CHECK(b.calls == 1);
+    // The forwarder object still exists: close() alone released every handle.
     CHECK(close_loop(loop));
 }
 

@@ -142,15 +142,24 @@ TEST_CASE("SERVFAIL, REFUSED and truncated replies are never cached") {
     CHECK(cache.size() == 0);
 }
 
-TEST_CASE("lifetimes and record TTLs are clamped to [min_ttl, max_ttl]") {
+TEST_CASE("TTLs are capped at max_ttl but never raised to min_ttl") {
     AnswerCache cache(config(60, 3600));
     auto q = question("a.example");
     auto low = reply(q);
     low.answers = {a_record("a.example", 5)};
-    CHECK(cache.insert(q, false, low, 0) == std::optional<std::uint32_t>(60));
+    CHECK(cache.insert(q, false, low, 0) == std::optional<std::uint32_t>(5));
     auto hit = cache.lookup(q, false, 1'000);
     REQUIRE(hit);
-    CHECK(hit->answers[0].ttl == 59);
+    CHECK(hit->answers[0].ttl == 4);  // upstream's 5, counted down: not min_ttl
+    CHECK(cache.lookup(q, false, 4'999));
+    CHECK_FALSE(cache.lookup(q, false, 5'000));
+
+    // A TTL of 0 is not cached at all.
+    auto q0 = question("zero.example");
+    auto zero = reply(q0);
+    zero.answers = {a_record("zero.example", 0)};
+    CHECK_FALSE(cache.insert(q0, false, zero, 0));
+    CHECK_FALSE(cache.lookup(q0, false, 0));
 
     auto q2 = question("b.example");
     auto high = reply(q2);
@@ -158,6 +167,21 @@ TEST_CASE("lifetimes and record TTLs are clamped to [min_ttl, max_ttl]") {
     CHECK(cache.insert(q2, false, high, 0) == std::optional<std::uint32_t>(3600));
     CHECK(cache.lookup(q2, false, 0)->answers[0].ttl == 3600);
     CHECK_FALSE(cache.lookup(q2, false, 3'600'000));
+}
+
+TEST_CASE("negative TTL below min_ttl: the cached answer shows what upstream gave, counted down") {
+    // SOA MINIMUM 10 with min_ttl 60: the first answer shows 10, so the cached ones must not
+    // show more than 10 minus the elapsed seconds.
+    AnswerCache cache(config(60, 3600));
+    auto q = question("nx.example");
+    auto r = reply(q, rcode::NXDOMAIN);
+    r.authority = {soa("example", 300, 10)};
+    CHECK(cache.insert(q, false, r, 0) == std::optional<std::uint32_t>(10));
+    auto hit = cache.lookup(q, false, 3'000);
+    REQUIRE(hit);
+    REQUIRE(hit->authority.size() == 1);
+    CHECK(hit->authority[0].ttl == 7);
+    CHECK_FALSE(cache.lookup(q, false, 10'000));
 }
 
 TEST_CASE("OPT is not stored, and a newer reply replaces the old one") {
