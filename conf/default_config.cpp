@@ -25,7 +25,9 @@ std::string_view default_config_toml() {
 [dns]
 # Addresses to answer DNS on, UDP and TCP on each. IPv6 in brackets: "[::]:53".
 listen = ["127.0.0.1:53", "[::1]:53"]
-# Bounds, in seconds, on how long answers are cached (PKARR and ICANN); min_ttl <= max_ttl.
+# Seconds. min_ttl: how long a PKARR packet (or "no packet") is trusted before the DHT is asked
+# again; max_ttl caps every TTL we hand out. ICANN answers are cached for their own TTL, never
+# raised. min_ttl <= max_ttl.
 min_ttl = 60
 max_ttl = 86400
 # Queries per second per client (IPv6 clients counted by /64); over the limit: REFUSED. 0 = off.
