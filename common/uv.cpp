@@ -9,21 +9,13 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include "common/guarded.hpp"
+
 namespace pkdns::uv {
 
 namespace {
 
-// Runs a user callback; exceptions stop here instead of unwinding through libuv.
-template <class F>
-void guarded(const char* what, F&& f) noexcept {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        spdlog::error("uncaught exception in {} callback: {}", what, e.what());
-    } catch (...) {
-        spdlog::error("uncaught exception in {} callback", what);
-    }
-}
+using pkdns::guarded;
 
 Error uv_error(const char* what, int rc) {
     return make_error(std::string(what) + ": " + uv_strerror(rc), rc);

@@ -10,20 +10,13 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include "common/guarded.hpp"
+
 namespace pkdns::uv {
 
 namespace {
 
-template <class F>
-void guarded(const char* what, F&& f) noexcept {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        spdlog::error("uncaught exception in {} callback: {}", what, e.what());
-    } catch (...) {
-        spdlog::error("uncaught exception in {} callback", what);
-    }
-}
+using pkdns::guarded;
 
 Error uv_error(const std::string& what, int rc) {
     return make_error(what + ": " + uv_strerror(rc), rc);

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/guarded.hpp"
 #include "common/uv_tcp.hpp"
 
 namespace pkdns::resolver {
@@ -34,14 +35,7 @@ std::uint32_t os_random32() {
 }
 
 void run_done(Forwarder::Done& done, Result<dns::Packet> result) noexcept {
-    if (!done) return;
-    try {
-        done(std::move(result));
-    } catch (const std::exception& e) {
-        spdlog::error("uncaught exception in forward callback: {}", e.what());
-    } catch (...) {
-        spdlog::error("uncaught exception in forward callback");
-    }
+    if (done) guarded("forward", [&] { done(std::move(result)); });
 }
 
 }  // namespace

@@ -17,20 +17,11 @@
 #include <h2o.h>
 #include <h2o/http2.h>
 
+#include "common/guarded.hpp"
+
 namespace pkdns::resolver {
 
 namespace {
-
-template <class F>
-void guarded(const char* what, F&& f) noexcept {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        spdlog::error("uncaught exception in HTTP {}: {}", what, e.what());
-    } catch (...) {
-        spdlog::error("uncaught exception in HTTP {}", what);
-    }
-}
 
 std::string openssl_error() {
     unsigned long e = ERR_get_error();

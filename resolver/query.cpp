@@ -30,19 +30,6 @@ Rejection reject(Bytes reply, std::string reason) {
     return Rejection{std::move(reply), std::move(reason)};
 }
 
-// EDNS options are (code, length, data)*; anything else is a malformed OPT.
-bool options_well_formed(const Bytes& rdata) {
-    std::size_t pos = 0;
-    while (pos < rdata.size()) {
-        if (rdata.size() - pos < 4) return false;
-        const std::size_t len = get_u16(rdata.data() + pos + 2);
-        pos += 4;
-        if (rdata.size() - pos < len) return false;
-        pos += len;
-    }
-    return true;
-}
-
 dns::Record our_opt(const Request& request, std::uint8_t extended_rcode) {
     dns::Record opt;
     opt.type = dns::type::OPT;
@@ -109,6 +96,18 @@ Bytes finalize_impl(const Request& request, dns::Packet answer, Transport transp
 
 }  // namespace
 
+bool edns_options_well_formed(ByteView rdata) {
+    std::size_t pos = 0;
+    while (pos < rdata.size()) {
+        if (rdata.size() - pos < 4) return false;
+        const std::size_t len = get_u16(rdata.data() + pos + 2);
+        pos += 4;
+        if (rdata.size() - pos < len) return false;
+        pos += len;
+    }
+    return true;
+}
+
 ParsedRequest parse_request(ByteView wire) {
     if (wire.size() < header_size) return reject({}, "shorter than a DNS header");
     const std::uint16_t flags = get_u16(wire.data() + 2);
@@ -142,7 +141,7 @@ ParsedRequest parse_request(ByteView wire) {
     for (const auto& r : packet.additional) {
         if (r.type != dns::type::OPT) continue;
         if (request.edns.present) return reject(header_reply(wire, dns::rcode::FORMERR), "more than one OPT");
-        if (!r.name.is_root() || !options_well_formed(r.rdata)) {
+        if (!r.name.is_root() || !edns_options_well_formed(r.rdata)) {
             return reject(header_reply(wire, dns::rcode::FORMERR), "malformed OPT");
         }
         request.edns.present = true;

@@ -57,6 +57,9 @@ using ParsedRequest = std::variant<Request, Rejection>;
 // NOTIMP for opcodes other than QUERY and for zone transfers; BADVERS for EDNS version > 0.
 ParsedRequest parse_request(ByteView wire);
 
+// OPT rdata is (code, length, data)*; anything else is a malformed OPT (FORMERR).
+bool edns_options_well_formed(ByteView rdata);
+
 // Step 7: the reply to `request` carrying `answer`'s sections, AA and rcode: client's ID, the
 // question as asked, RD and CD echoed, RA set, AD cleared (we do not validate), any OPT in
 // `answer` replaced by ours when the client sent one. UDP replies are cut to the client's size

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <iterator>
 
+#include "resolver/query.hpp"
+
 namespace pkdns::resolver {
 
 namespace {
@@ -58,18 +60,6 @@ void finish_key(std::string& key, ByteView wire, std::size_t type_at, bool edns,
     key.push_back(static_cast<char>((edns ? 2 : 0) | (do_bit ? 1 : 0)));
 }
 
-bool options_well_formed(ByteView rdata) {
-    std::size_t pos = 0;
-    while (pos < rdata.size()) {
-        if (rdata.size() - pos < 4) return false;
-        const std::size_t len = get_u16(rdata.data() + pos + 2);
-        pos += 4;
-        if (rdata.size() - pos < len) return false;
-        pos += len;
-    }
-    return true;
-}
-
 }  // namespace
 
 bool peek_query(ByteView wire, PlainQuery& out) {
@@ -105,7 +95,7 @@ bool peek_query(ByteView wire, PlainQuery& out) {
         const std::size_t rdlen = get_u16(o + 8);
         pos += 11;
         if (wire.size() - pos != rdlen) return false;
-        if (!options_well_formed(wire.subspan(pos, rdlen))) return false;
+        if (!edns_options_well_formed(wire.subspan(pos, rdlen))) return false;
         pos += rdlen;
         out.edns = true;
         out.udp_size = std::clamp<std::uint16_t>(get_u16(o + 2), 512, 4096);

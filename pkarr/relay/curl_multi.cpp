@@ -11,21 +11,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/guarded.hpp"
+
 namespace pkdns::relay {
 
 namespace {
-
-// Runs a user callback; exceptions stop here instead of unwinding through libuv or libcurl.
-template <class F>
-void guarded(F&& f) noexcept {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        spdlog::error("uncaught exception in an HTTP client callback: {}", e.what());
-    } catch (...) {
-        spdlog::error("uncaught exception in an HTTP client callback");
-    }
-}
 
 void global_init() {
     // curl_global_init is not thread-safe in 7.88; once per process is all it needs.
@@ -171,7 +161,7 @@ struct CurlMulti::Impl {
             finished.emplace_back(std::move(t->done), std::move(result));
         }
         // The callbacks no longer refer to this object: each runs even if an earlier one closed it.
-        for (auto& [done, result] : finished) guarded([&] { done(std::move(result)); });
+        for (auto& [done, result] : finished) guarded("HTTP client", [&] { done(std::move(result)); });
     }
 
     void post(std::function<void()> fn) {
@@ -253,8 +243,9 @@ struct CurlMulti::Impl {
         std::vector<std::function<void()>> run = std::move(posted);
         posted.clear();
         for (auto& d : cancelled)
-            guarded([&] { d(make_error("HTTP client closed", static_cast<int>(HttpError::closed))); });
-        for (auto& fn : run) guarded(fn);
+            guarded("HTTP client",
+                    [&] { d(make_error("HTTP client closed", static_cast<int>(HttpError::closed))); });
+        for (auto& fn : run) guarded("HTTP client", fn);
     }
 };
 
@@ -318,7 +309,7 @@ void CurlMulti::Impl::on_post_timer(uv_timer_t* handle) {
     Impl* impl = static_cast<TimerBlock*>(handle->data)->impl;
     std::vector<std::function<void()>> run = std::move(impl->posted);
     impl->posted.clear();
-    for (auto& fn : run) guarded(fn);  // may close or destroy `impl`: not touched after
+    for (auto& fn : run) guarded("HTTP client", fn);  // may close or destroy `impl`: not touched after
 }
 
 CurlMulti::CurlMulti(uv::Loop& loop) : impl_(std::make_unique<Impl>()) {
@@ -347,7 +338,8 @@ CurlMulti::~CurlMulti() {
 
 void CurlMulti::start(HttpRequest request, Done done) {
     if (impl_->closed) {
-        guarded([&] { done(make_error("HTTP client closed", static_cast<int>(HttpError::closed))); });
+        guarded("HTTP client",
+                [&] { done(make_error("HTTP client closed", static_cast<int>(HttpError::closed))); });
         return;
     }
     impl_->start(std::move(request), std::move(done));
@@ -355,7 +347,7 @@ void CurlMulti::start(HttpRequest request, Done done) {
 
 void CurlMulti::post(std::function<void()> fn) {
     if (impl_->closed) {
-        guarded(fn);
+        guarded("HTTP client", fn);
         return;
     }
     impl_->post(std::move(fn));
