@@ -339,3 +339,17 @@ def wait_serving(port, proc, timeout=20):
     """Polls until serve answers a locally answered name on UDP (bounded); truthy when it does."""
     return wait_until(lambda: proc.alive() and dig(port, "probe." + NONCANONICAL_KEY)["status"] is not None,
                       timeout=timeout, interval=0.2)
+
+
+def http_port(proc, timeout=20):
+    """The HTTP port from serve's 'HTTP listening on ADDR:PORT' line (port 0 was asked for)."""
+    found = {}
+
+    def ready():
+        m = re.search(r"HTTP listening on 127\.0\.0\.1:(\d+)", proc.stderr_text())
+        if m:
+            found["port"] = int(m.group(1))
+        return "port" in found or not proc.alive()
+
+    wait_until(ready, timeout=timeout, interval=0.1)
+    return found.get("port")

@@ -23,42 +23,12 @@ NODES = 8
 
 
 def write_config(path, dns_port, upstream, bootstrap, tls=None):
-    boot = ", ".join('"%s"' % b for b in bootstrap)
-    tls_lines = ""
+    extra = '[http]\nlisten = "127.0.0.1:0"\n'
     if tls:
-        tls_lines = f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"""[dns]
-listen = ["127.0.0.1:{dns_port}"]
-allow = ["127.0.0.0/8"]
-[upstream]
-servers = ["{upstream}"]
-timeout_ms = 1000
-[dht]
-bootstrap = [{boot}]
-[relay]
-enabled = false
-[cache]
-path = ":memory:"
-[http]
-listen = "127.0.0.1:0"
-{tls_lines}[log]
-level = "info"
-""")
+        extra += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
+    h.write_serve_config(path, dns_port, [upstream], bootstrap, db=":memory:", log_level="info", extra=extra)
 
 
-def http_port(proc):
-    """The HTTP port from the 'HTTP listening on ADDR:PORT' log line (port 0 was asked for)."""
-    found = {}
-
-    def ready():
-        m = re.search(r"HTTP listening on 127\.0\.0\.1:(\d+)", proc.stderr_text())
-        if m:
-            found["port"] = int(m.group(1))
-        return "port" in found or not proc.alive()
-
-    h.wait_until(ready, timeout=20, interval=0.1)
-    return found.get("port")
 
 
 def curl(args, tmp, body=None):
@@ -149,7 +119,7 @@ def main():
             config = os.path.join(tmp, "plain.toml")
             write_config(config, dns_port, nsd.address, boot[-3:])
             with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-                port = http_port(srv)
+                port = h.http_port(srv)
                 if not h.check("serve logs the HTTP port it bound (port 0 asked)", port, srv.stderr_text()[-3000:]):
                     h.finish()
                 base = f"http://127.0.0.1:{port}"
@@ -224,7 +194,7 @@ def main():
             config = os.path.join(tmp, "tls.toml")
             write_config(config, dns_port, nsd.address, boot[-3:], tls=(cert, key))
             with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-                port = http_port(srv)
+                port = h.http_port(srv)
                 if not h.check("TLS serve logs its HTTPS port", port and "HTTPS" in srv.stderr_text(),
                                srv.stderr_text()[-3000:]):
                     h.finish()

@@ -11,7 +11,6 @@ PUT to the relay is then answered over plain DNS by the same pkdns, and is on th
 
 import email.utils
 import os
-import re
 import subprocess
 import sys
 import time
@@ -26,38 +25,10 @@ PAYLOAD_TYPE = "application/pkarr.org/relays#payload"
 
 
 def write_config(path, dns_port, bootstrap):
-    boot = ", ".join('"%s"' % b for b in bootstrap)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"""[dns]
-listen = ["127.0.0.1:{dns_port}"]
-allow = ["127.0.0.0/8"]
-[upstream]
-servers = ["127.0.0.1:{nsd_fixture.free_port()}"]
-timeout_ms = 500
-[dht]
-bootstrap = [{boot}]
-[relay]
-enabled = false
-[cache]
-path = ":memory:"
-[http]
-listen = "127.0.0.1:0"
-[log]
-level = "info"
-""")
+    h.write_serve_config(path, dns_port, [f"127.0.0.1:{nsd_fixture.free_port()}"], bootstrap, db=":memory:",
+                         upstream_timeout_ms=500, log_level="info", extra='[http]\nlisten = "127.0.0.1:0"\n')
 
 
-def http_port(proc):
-    found = {}
-
-    def ready():
-        m = re.search(r"HTTP listening on 127\.0\.0\.1:(\d+)", proc.stderr_text())
-        if m:
-            found["port"] = int(m.group(1))
-        return "port" in found or not proc.alive()
-
-    h.wait_until(ready, timeout=20, interval=0.1)
-    return found.get("port")
 
 
 def curl(args, tmp, body=None):
@@ -119,7 +90,7 @@ def main():
         config = os.path.join(tmp, "pkdns.toml")
         write_config(config, dns_port, boot[-3:])
         with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-            port = http_port(srv)
+            port = h.http_port(srv)
             if not h.check("serve logs its HTTP port", port, srv.stderr_text()[-3000:]):
                 h.finish()
             base = f"http://127.0.0.1:{port}"

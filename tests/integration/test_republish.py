@@ -31,26 +31,13 @@ INTERVAL = 4
 
 
 def write_config(path, dns_port, bootstrap, db, key_file, zone, http_port=None):
-    boot = ", ".join('"%s"' % b for b in bootstrap)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"""[dns]
-listen = ["127.0.0.1:{dns_port}"]
-[upstream]
-servers = ["127.0.0.1:{h.free_udp_port()}"]
-timeout_ms = 500
-[dht]
-bootstrap = [{boot}]
-[relay]
-enabled = false
-[cache]
-path = "{db}"
-[log]
-level = "debug"
-""")
-        if http_port:
-            f.write(f'[http]\nlisten = "127.0.0.1:{http_port}"\n')
-        if key_file:
-            f.write(f'[[publish]]\nkey = "{key_file}"\nzone = "{zone}"\nrepublish_interval = {INTERVAL}\n')
+    extra = ""
+    if http_port:
+        extra += f'[http]\nlisten = "127.0.0.1:{http_port}"\n'
+    if key_file:
+        extra += f'[[publish]]\nkey = "{key_file}"\nzone = "{zone}"\nrepublish_interval = {INTERVAL}\n'
+    h.write_serve_config(path, dns_port, [f"127.0.0.1:{h.free_udp_port()}"], bootstrap, db=db,
+                         upstream_timeout_ms=500, extra=extra)
 
 
 def testnet(port_base):
