@@ -1,7 +1,7 @@
 #include <cstdio>
 
 #include "common/log.hpp"
-#include "resolver/cli.hpp"
+#include "resolver/cli/cli.hpp"
 
 #ifndef PKDNS_VERSION
 #define PKDNS_VERSION "dev"

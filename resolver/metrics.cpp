@@ -6,12 +6,13 @@
 #include <cstdlib>
 
 #include "pkarr/dht/node.hpp"
-#include "resolver/dns_listener.hpp"
-#include "resolver/http_api.hpp"
-#include "resolver/http_server.hpp"
-#include "resolver/pkarr_resolver.hpp"
-#include "resolver/republisher.hpp"
-#include "resolver/resolver.hpp"
+#include "resolver/pipeline/frontend.hpp"
+#include "resolver/pipeline/packet_store.hpp"
+#include "resolver/pipeline/resolver.hpp"
+#include "resolver/republish/republisher.hpp"
+#include "resolver/server/dns_listener.hpp"
+#include "resolver/server/http_api.hpp"
+#include "resolver/server/http_server.hpp"
 
 namespace pkdns::resolver {
 
@@ -167,28 +168,31 @@ double d(std::uint64_t v) {
 }  // namespace
 
 std::string render_metrics(const MetricsSnapshot& s) {
+    using pipeline::FrontendStats;
     MetricsWriter w;
-    if (const ResolverStats* r = s.resolver) {
+    if (const FrontendStats* f = s.frontend) {
         static const char* transports[] = {"udp", "tcp", "https"};
         static const char* routes[] = {"pkarr", "icann", "local"};
-        for (int t = 0; t < ResolverStats::transports; ++t)
-            for (int rt = 0; rt < ResolverStats::routes; ++rt)
-                for (int rc = 0; rc <= ResolverStats::rcode_other; ++rc) {
-                    if (r->answers[t][rt][rc] == 0) continue;
+        for (int t = 0; t < FrontendStats::transports; ++t)
+            for (int rt = 0; rt < FrontendStats::routes; ++rt)
+                for (int rc = 0; rc <= FrontendStats::rcode_other; ++rc) {
+                    if (f->answers[t][rt][rc] == 0) continue;
                     w.counter(
                         "pkdns_dns_answers_total", "DNS answers by transport, route and rcode.",
-                        d(r->answers[t][rt][rc]),
+                        d(f->answers[t][rt][rc]),
                         {{"transport", transports[t]}, {"route", routes[rt]}, {"rcode", rcode_label(rc)}});
                 }
-        w.counter("pkdns_dns_queries_total", "Queries that entered the pipeline.", d(r->queries));
+        w.counter("pkdns_dns_queries_total", "Queries that entered the pipeline.", d(f->queries));
         w.counter("pkdns_dns_wire_cache_hits_total", "Queries answered from the finished-reply cache.",
-                  d(r->wire_hits));
+                  d(f->wire_hits));
         w.counter("pkdns_dns_rate_limited_total", "Queries refused by a per-client rate limit.",
-                  d(r->rate_limited), {{"limit", "query"}});
+                  d(f->rate_limited), {{"limit", "query"}});
+    }
+    if (const pipeline::ResolverStats* r = s.resolver) {
         w.counter("pkdns_dns_rate_limited_total", "Queries refused by a per-client rate limit.",
                   d(r->dht_rate_limited), {{"limit", "dht"}});
     }
-    if (const PkarrStats* p = s.pkarr) {
+    if (const pipeline::PacketStoreStats* p = s.packets) {
         const char* help = "PKARR packet resolution events.";
         std::pair<const char*, std::size_t> events[] = {{"front_hit", p->front_hits},
                                                         {"sqlite_hit", p->sqlite_hits},
@@ -202,18 +206,20 @@ std::string render_metrics(const MetricsSnapshot& s) {
                                                         {"stale_served", p->stale_served}};
         for (const auto& [name, value] : events)
             w.counter("pkdns_pkarr_events_total", help, d(value), {{"event", name}});
-        w.gauge("pkdns_pkarr_front_entries", "Keys in the in-memory packet front.", d(s.pkarr_front_size));
-        w.gauge("pkdns_pkarr_lookups_in_flight", "DHT lookups running.", d(s.pkarr_in_flight));
+        w.gauge("pkdns_pkarr_front_entries", "Keys in the in-memory packet front.", d(s.packets_front_size));
+        w.gauge("pkdns_pkarr_lookups_in_flight", "DHT lookups running.", d(s.packets_in_flight));
     }
     if (s.resolver != nullptr) {
         w.gauge("pkdns_answer_cache_entries", "ICANN answers cached.", d(s.answer_cache_entries));
         w.gauge("pkdns_answer_cache_bytes", "Bytes held by the ICANN answer cache.", d(s.answer_cache_bytes));
     }
-    if (const ListenerStats* l = s.listener) {
+    if (const server::ListenerStats* l = s.listener) {
         const char* help = "DNS listener events.";
-        std::pair<const char*, std::uint64_t> events[] = {{"udp_query", l->udp_queries},
-                                                          {"tcp_query", l->tcp_queries},
-                                                          {"rejected", l->rejected},
+        const FrontendStats none{};
+        const FrontendStats& f = s.frontend ? *s.frontend : none;
+        std::pair<const char*, std::uint64_t> events[] = {{"udp_query", f.queries_by[0]},
+                                                          {"tcp_query", f.queries_by[1]},
+                                                          {"rejected", f.rejected},
                                                           {"tcp_accepted", l->tcp_accepted},
                                                           {"tcp_refused", l->tcp_refused},
                                                           {"tcp_closed_idle", l->tcp_closed_idle},
@@ -238,16 +244,16 @@ std::string render_metrics(const MetricsSnapshot& s) {
         w.gauge("pkdns_dht_items_stored", "BEP44 items stored for other nodes (server mode).",
                 d(s.dht_items_stored));
     }
-    if (const HttpStats* h = s.http) {
+    if (const server::HttpStats* h = s.http) {
         for (const auto& [key, value] : h->responses)
             w.counter("pkdns_http_responses_total", "HTTP responses by route and status.", d(value),
-                      {{"route", std::string(to_string(key.first))}, {"status", std::to_string(key.second)}});
+                      {{"route", std::string(server::to_string(key.first))}, {"status", std::to_string(key.second)}});
         w.counter("pkdns_relay_put_rate_limited_total", "Relay PUTs refused by the per-client limit.",
                   d(h->put_rate_limited));
         w.counter("pkdns_relay_packets_accepted_total", "Relay PUTs stored and published.",
                   d(h->packets_accepted));
     }
-    if (const HttpServerStats* h = s.http_server) {
+    if (const server::HttpServerStats* h = s.http_server) {
         w.counter("pkdns_http_connections_accepted_total", "HTTP connections accepted.", d(h->accepted));
         w.counter("pkdns_http_requests_total", "HTTP requests received.", d(h->requests));
         w.gauge("pkdns_http_connections", "Open HTTP connections.", d(s.http_connections));
@@ -260,7 +266,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
         if (h != nullptr)
             w.histogram("pkdns_upstream_seconds", "Queries forwarded upstream, by result.", *h,
                         {{"result", result}});
-    if (const RepublisherStats* p = s.republisher) {
+    if (const republish::RepublisherStats* p = s.republisher) {
         const char* help =
             "Republisher publishes ([[publish]] zones and kept-alive relay packets), by result.";
         w.counter("pkdns_republish_total", help, d(p->published), {{"result", "stored"}});

@@ -68,32 +68,39 @@ std::string format_metric_value(double value);
 namespace pkdns::dht {
 struct NodeStats;
 }
-
-namespace pkdns::resolver {
-
+namespace pkdns::pipeline {
+struct FrontendStats;
 struct ResolverStats;
-struct PkarrStats;
+struct PacketStoreStats;
+}  // namespace pkdns::pipeline
+namespace pkdns::server {
 struct ListenerStats;
 struct HttpStats;
 struct HttpServerStats;
+}  // namespace pkdns::server
+namespace pkdns::republish {
 struct RepublisherStats;
+}
+
+namespace pkdns::resolver {
 
 struct MetricsSnapshot {
-    const ResolverStats* resolver = nullptr;
-    const PkarrStats* pkarr = nullptr;
-    std::size_t pkarr_front_size = 0, pkarr_in_flight = 0;
-    const ListenerStats* listener = nullptr;
+    const pipeline::FrontendStats* frontend = nullptr;
+    const pipeline::ResolverStats* resolver = nullptr;
+    const pipeline::PacketStoreStats* packets = nullptr;
+    std::size_t packets_front_size = 0, packets_in_flight = 0;
+    std::size_t answer_cache_entries = 0, answer_cache_bytes = 0;  // shown with `resolver`
+    const server::ListenerStats* listener = nullptr;
     std::size_t dns_tcp_connections = 0;
-    std::size_t answer_cache_entries = 0, answer_cache_bytes = 0;
     const dht::NodeStats* dht = nullptr;
     std::size_t dht_routing_table_size = 0, dht_items_stored = 0;
-    const HttpStats* http = nullptr;
-    const HttpServerStats* http_server = nullptr;
+    const server::HttpStats* http = nullptr;
+    const server::HttpServerStats* http_server = nullptr;
     std::size_t http_connections = 0;
     // Latency by result ("found", "not_found", "failed" / "ok", "error").
     std::vector<std::pair<std::string, const Histogram*>> dht_lookup_seconds;
     std::vector<std::pair<std::string, const Histogram*>> upstream_seconds;
-    const RepublisherStats* republisher = nullptr;
+    const republish::RepublisherStats* republisher = nullptr;
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);

@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "pkarr/signed_packet.hpp"
-#include "resolver/http_api.hpp"
-#include "resolver/query.hpp"
+#include "resolver/server/http_api.hpp"
+#include "resolver/pipeline/query.hpp"
 
 using namespace pkdns;
 using namespace pkdns::resolver;
@@ -34,7 +34,7 @@ HttpApi& api() {
         b.dns = [](Request request, ClientInfo, ReplyFn reply) {
             reply(finalize(request, dns::Packet{}, Transport::https));
         };
-        b.lookup = [](const pkarr::PublicKey& key, PkarrResolver::Admit admit, PkarrResolver::Done done) {
+        b.lookup = [](const pkarr::PublicKey& key, PacketStore::Admit admit, PacketStore::Done done) {
             PacketLookup r;
             r.status = (key.bytes()[0] & 1) ? PacketLookup::Status::not_found : PacketLookup::Status::failed;
             if (!admit()) r.status = PacketLookup::Status::rate_limited;
@@ -42,7 +42,7 @@ HttpApi& api() {
         };
         b.cached = [](const pkarr::PublicKey&) { return std::shared_ptr<const pkarr::SignedPacket>(); };
         b.offer = [](const pkarr::SignedPacket& p) {
-            return (p.timestamp() & 1) ? PkarrResolver::Offer::older : PkarrResolver::Offer::stored;
+            return (p.timestamp() & 1) ? PacketStore::Offer::older : PacketStore::Offer::stored;
         };
         b.publish = [](const pkarr::SignedPacket& p, HttpBackends::PublishDone done) {
             if (p.timestamp() & 2) return done(make_error("no closest nodes"));

@@ -30,9 +30,9 @@
 #include "common/socket_address.hpp"
 #include "pkarr/keys.hpp"
 #include "pkarr/signed_packet.hpp"
-#include "resolver/pkarr_resolver.hpp"
-#include "resolver/query.hpp"
-#include "resolver/resolver.hpp"
+#include "resolver/pipeline/packet_store.hpp"
+#include "resolver/pipeline/query.hpp"
+#include "resolver/pipeline/resolver.hpp"
 
 using namespace pkdns;
 using namespace pkdns::resolver;
@@ -230,9 +230,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     pkarr::Micros wall = t0 + 5'000'000;
     std::uint64_t mono = 1'000'000;
-    PkarrResolverConfig pc;
+    PacketStoreConfig pc;
     pc.front_capacity = 16;
-    PkarrResolver pkarr(source, nullptr, pc, [&wall] { return wall; });
+    PacketStore pkarr(source, nullptr, pc, [&wall] { return wall; });
     ResolverClocks clocks;
     clocks.wall_micros = [&wall] { return wall; };
     clocks.mono_ms = [&mono] { return mono; };

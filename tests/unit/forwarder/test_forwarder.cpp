@@ -11,7 +11,7 @@
 
 #include "common/uv.hpp"
 #include "common/uv_tcp.hpp"
-#include "resolver/forwarder.hpp"
+#include "resolver/upstream/forwarder.hpp"
 
 #include "support/uv_loop.hpp"
 

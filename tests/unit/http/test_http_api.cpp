@@ -1,5 +1,5 @@
 // HttpApi: routing, DoH (RFC 8484) decoding and errors, the PKARR relay API status codes and
-// headers, X-Forwarded-For trust. The backends are the real pipeline (Resolver + PkarrResolver)
+// headers, X-Forwarded-For trust. The backends are the real pipeline (Resolver + PacketStore)
 // over the fake DHT/upstream of the pipeline tests, and a fake DHT publish.
 
 #include <catch2/catch.hpp>
@@ -9,8 +9,8 @@
 
 #include "common/dns/record.hpp"
 #include "pkarr/http_date.hpp"
-#include "resolver/http_api.hpp"
-#include "resolver/query.hpp"
+#include "resolver/server/http_api.hpp"
+#include "resolver/pipeline/query.hpp"
 #include "unit/pipeline/support.hpp"
 
 using namespace pkdns;
@@ -37,7 +37,7 @@ struct Fixture {
     ManualClock clock;
     FakeSource source;
     FakeUpstream upstream;
-    PkarrResolver pkarr{source, nullptr, PkarrResolverConfig{}, [this] { return clock.wall; }};
+    PacketStore pkarr{source, nullptr, PacketStoreConfig{}, [this] { return clock.wall; }};
     std::unique_ptr<Resolver> resolver;
     std::unique_ptr<HttpApi> api;
 
@@ -66,7 +66,7 @@ struct Fixture {
         b.dns_fast = [this](ByteView query, const ClientInfo& client, ByteView& reply) {
             return resolver->answer_cached(query, client, reply);
         };
-        b.lookup = [this](const pkarr::PublicKey& key, PkarrResolver::Admit admit, PkarrResolver::Done done) {
+        b.lookup = [this](const pkarr::PublicKey& key, PacketStore::Admit admit, PacketStore::Done done) {
             pkarr.lookup(key, admit, std::move(done));
         };
         b.cached = [this](const pkarr::PublicKey& key) { return pkarr.cached(key); };

@@ -61,8 +61,8 @@ TEST_CASE("histogram: buckets are cumulative in the text, with +Inf, sum and cou
     CHECK(d.counts().size() == d.bounds().size() + 1);
 }
 
-#include "resolver/http_api.hpp"
-#include "resolver/resolver.hpp"
+#include "resolver/server/http_api.hpp"
+#include "resolver/pipeline/resolver.hpp"
 
 TEST_CASE("render_metrics: the pkdns collector labels answers, HTTP responses and latencies") {
     ResolverStats rs;
@@ -99,7 +99,7 @@ TEST_CASE("render_metrics: the pkdns collector labels answers, HTTP responses an
     CHECK(types == 1);
 }
 
-#include "resolver/republisher.hpp"
+#include "resolver/republish/republisher.hpp"
 
 TEST_CASE("render_metrics: republisher outcomes") {
     RepublisherStats ps;

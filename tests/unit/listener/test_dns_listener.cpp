@@ -12,7 +12,7 @@
 #include "common/dns/record.hpp"
 #include "common/uv.hpp"
 #include "common/uv_tcp.hpp"
-#include "resolver/dns_listener.hpp"
+#include "resolver/server/dns_listener.hpp"
 
 #include "support/uv_loop.hpp"
 

@@ -14,8 +14,8 @@
 #include "common/dns/record.hpp"
 #include "pkarr/keys.hpp"
 #include "pkarr/signed_packet.hpp"
-#include "resolver/pkarr_resolver.hpp"
-#include "resolver/resolver.hpp"
+#include "resolver/pipeline/packet_store.hpp"
+#include "resolver/pipeline/resolver.hpp"
 
 namespace pkdns::resolver::test {
 

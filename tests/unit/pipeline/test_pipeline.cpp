@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "common/dns/record.hpp"
-#include "resolver/pkarr_resolver.hpp"
-#include "resolver/resolver.hpp"
+#include "resolver/pipeline/packet_store.hpp"
+#include "resolver/pipeline/resolver.hpp"
 #include "storage/database.hpp"
 #include "storage/packet_cache.hpp"
 #include "support.hpp"
@@ -41,7 +41,7 @@ struct Pipeline {
     FakeUpstream upstream;
     ResolverConfig config;
     storage::PacketCache* cache = nullptr;
-    std::unique_ptr<PkarrResolver> pkarr;
+    std::unique_ptr<PacketStore> pkarr;
     std::unique_ptr<Resolver> resolver;
     std::vector<dns::Packet> replies;
 
@@ -62,11 +62,11 @@ struct Pipeline {
     void build() {
         resolver.reset();
         pkarr.reset();
-        PkarrResolverConfig pc;
+        PacketStoreConfig pc;
         pc.front_capacity = 100;
         pc.min_ttl = config.min_ttl;
         pc.max_ttl = config.max_ttl;
-        pkarr = std::make_unique<PkarrResolver>(source, cache, pc, [this] { return clock.wall; });
+        pkarr = std::make_unique<PacketStore>(source, cache, pc, [this] { return clock.wall; });
         ResolverClocks clocks;
         clocks.wall_micros = [this] { return clock.wall; };
         clocks.mono_ms = [this] { return clock.mono_ms; };

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "common/dns/record.hpp"
-#include "resolver/pkarr_resolver.hpp"
-#include "resolver/resolver.hpp"
+#include "resolver/pipeline/packet_store.hpp"
+#include "resolver/pipeline/resolver.hpp"
 #include "support.hpp"
 
 using namespace pkdns;
@@ -30,7 +30,7 @@ struct WirePipeline {
     FakeSource source;
     FakeUpstream upstream;
     ResolverConfig config;
-    std::unique_ptr<PkarrResolver> pkarr;
+    std::unique_ptr<PacketStore> pkarr;
     std::unique_ptr<Resolver> resolver;
     pkarr::Keypair k1 = key_of(1);
     std::string z1 = k1.public_key().to_z32();
@@ -39,8 +39,8 @@ struct WirePipeline {
         config.allow = {Cidr::parse("127.0.0.0/8").value()};
         config.query_rate_limit = rate;
         config.query_rate_limit_burst = burst;
-        PkarrResolverConfig pc;
-        pkarr = std::make_unique<PkarrResolver>(source, nullptr, pc, [this] { return clock.wall; });
+        PacketStoreConfig pc;
+        pkarr = std::make_unique<PacketStore>(source, nullptr, pc, [this] { return clock.wall; });
         ResolverClocks clocks;
         clocks.wall_micros = [this] { return clock.wall; };
         clocks.mono_ms = [this] { return clock.mono_ms; };
@@ -187,7 +187,7 @@ TEST_CASE("a PKARR answer is cached until a newer packet replaces the one it cam
 
     // A newer packet arrives (e.g. a relay PUT): the old bytes are no longer served.
     REQUIRE(p.pkarr->offer(sign(p.k1, {rr(p.z1, dns::type::A, 300, a_rdata("5.6.7.8"))}, t0 + 1)) ==
-            PkarrResolver::Offer::stored);
+            PacketStore::Offer::stored);
     CHECK_FALSE(p.fast(q));
     dns::Packet fresh = parse(p.slow(q));
     CHECK(a_text(fresh.answers.at(0)) == "5.6.7.8");

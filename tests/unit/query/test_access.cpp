@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "resolver/access.hpp"
+#include "resolver/pipeline/access.hpp"
 
 using namespace pkdns;
 using namespace pkdns::resolver;

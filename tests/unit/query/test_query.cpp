@@ -6,7 +6,7 @@
 #include <variant>
 
 #include "common/dns/record.hpp"
-#include "resolver/query.hpp"
+#include "resolver/pipeline/query.hpp"
 
 using namespace pkdns;
 using namespace pkdns::resolver;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "resolver/packet_sources.hpp"
-#include "resolver/pkarr_resolver.hpp"
+#include "resolver/upstream/packet_sources.hpp"
+#include "resolver/pipeline/packet_store.hpp"
 #include "support.hpp"
 
 using namespace pkdns;
@@ -228,15 +228,15 @@ TEST_CASE("combined: no legs fails at once; on_late is not called once the sourc
     CHECK(late == 0);
 }
 
-TEST_CASE("combined: wired to PkarrResolver::offer, a late newer packet replaces the cached one") {
+TEST_CASE("combined: wired to PacketStore::offer, a late newer packet replaces the cached one") {
     const auto kp = keypair(10);
     HeldLeg dht, relays;
-    std::unique_ptr<resolver::PkarrResolver> pkarr_resolver;
+    std::unique_ptr<resolver::PacketStore> pkarr_resolver;
     CombinedSource source({&dht, &relays},
                           [&](pkarr::SignedPacket p) { pkarr_resolver->offer(std::move(p)); });
     pkarr::Micros now = t0 + 1'000'000;
-    pkarr_resolver = std::make_unique<resolver::PkarrResolver>(
-        source, nullptr, resolver::PkarrResolverConfig{}, [&] { return now; });
+    pkarr_resolver = std::make_unique<resolver::PacketStore>(
+        source, nullptr, resolver::PacketStoreConfig{}, [&] { return now; });
     std::optional<resolver::PacketLookup> got;
     pkarr_resolver->lookup(
         kp.public_key(), [] { return true; }, [&](resolver::PacketLookup l) { got = l; });

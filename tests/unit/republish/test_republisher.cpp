@@ -15,7 +15,7 @@
 #include "common/uv.hpp"
 #include "pkarr/keys.hpp"
 #include "pkarr/signed_packet.hpp"
-#include "resolver/republisher.hpp"
+#include "resolver/republish/republisher.hpp"
 #include "storage/database.hpp"
 #include "storage/keep_alive.hpp"
 #include "storage/packet_cache.hpp"

@@ -5,7 +5,7 @@
 #include <set>
 #include <vector>
 
-#include "resolver/republisher.hpp"
+#include "resolver/republish/republisher.hpp"
 
 using namespace pkdns::resolver;
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "resolver/answer_cache.hpp"
+#include "resolver/pipeline/answer_cache.hpp"
 
 using namespace pkdns;
 using namespace pkdns::dns;

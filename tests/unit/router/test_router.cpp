@@ -4,7 +4,7 @@
 
 #include "common/dns/name.hpp"
 #include "pkarr/keys.hpp"
-#include "resolver/router.hpp"
+#include "resolver/pipeline/router.hpp"
 
 using namespace pkdns;
 using resolver::RouteKind;

@@ -6,8 +6,8 @@
 #include <variant>
 
 #include "common/dns/record.hpp"
-#include "resolver/query.hpp"
-#include "resolver/wire_cache.hpp"
+#include "resolver/pipeline/query.hpp"
+#include "resolver/pipeline/wire_cache.hpp"
 
 using namespace pkdns;
 using namespace pkdns::resolver;
