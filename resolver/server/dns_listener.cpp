@@ -383,13 +383,16 @@ void DnsListener::State::process_frames(const std::shared_ptr<Conn>& c) {
         c->last_activity_ms = loop.now_ms();
         std::weak_ptr<State> weak = weak_from_this();
         const std::uint64_t id = c->id;
-        const pipeline::Outcome outcome =
-            process(frame, pipeline::ClientInfo{c->peer, pipeline::Transport::tcp, id}, [&] {
+        pipeline::Outcome outcome{pipeline::Verdict::later, {}};
+        try {
+            outcome = process(frame, pipeline::ClientInfo{c->peer, pipeline::Transport::tcp, id}, [&] {
                 ++c->pending;
                 return pipeline::ReplyFn([weak, id](Bytes bytes) {
                     if (auto s = weak.lock()) s->on_tcp_reply(id, std::move(bytes));
                 });
             });
+        } catch (...) {  // a bug in the pipeline: this message goes unanswered, the connection lives on
+        }
         if (outcome.verdict == pipeline::Verdict::drop) {  // a response or a runt: not a DNS client
             ++stats.tcp_closed_protocol;
             close_conn(c);

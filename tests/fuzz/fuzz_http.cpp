@@ -14,7 +14,8 @@
 #include "resolver/pipeline/query.hpp"
 
 using namespace pkdns;
-using namespace pkdns::resolver;
+using namespace pkdns::pipeline;
+using namespace pkdns::server;
 
 namespace {
 

@@ -35,7 +35,9 @@
 #include "resolver/pipeline/resolver.hpp"
 
 using namespace pkdns;
-using namespace pkdns::resolver;
+using namespace pkdns::pipeline;
+using namespace pkdns::server;
+using namespace pkdns::upstream;
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include "resolver/pipeline/query.hpp"
 
 using namespace pkdns;
-using namespace pkdns::resolver;
+using namespace pkdns::pipeline;
 
 namespace {
 

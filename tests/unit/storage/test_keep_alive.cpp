@@ -60,7 +60,7 @@ TEST_CASE("keep-alive store: keys persist across reopen") {
     }
 }
 
-TEST_CASE("keep-alive store: accepted_at only grows; load honours the limit") {
+TEST_CASE("keep-alive store: accepted_at only grows, load honours the limit") {
     TempDir dir;
     auto store = open_store(dir.file("ka.db"));
     const auto k = keypair(7).public_key();
