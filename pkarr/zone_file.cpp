@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <optional>
 #include <string>
 
+#include "common/file.hpp"
 #include "common/dns/zone_text.hpp"
 
 namespace pkdns::pkarr {
@@ -105,20 +103,9 @@ Result<std::vector<dns::Record>> parse_zone(std::string_view text, const PublicK
 }
 
 Result<std::vector<dns::Record>> load_zone_file(const std::filesystem::path& file, const PublicKey& key) {
-    const std::string source = file.string();
-    std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) return make_error(source + ": is a directory");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return make_error(source + ": cannot open: " + std::strerror(errno));
-    std::string text;
-    char buf[4096];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        text.append(buf, static_cast<std::size_t>(in.gcount()));
-        if (text.size() > max_zone_file_bytes)
-            return make_error(source + ": larger than " + std::to_string(max_zone_file_bytes) + " bytes");
-    }
-    if (in.bad()) return make_error(source + ": read error");
-    return parse_zone(text, key, source);
+    auto text = read_bounded_file(file, max_zone_file_bytes);
+    if (!text) return text.error();
+    return parse_zone(*text, key, file.string());
 }
 
 }  // namespace pkdns::pkarr

@@ -362,11 +362,12 @@ void start_relays(Services& s, const conf::Config& config) {
     s.combined_source = std::make_unique<upstream::CombinedSource>(
         std::vector<pipeline::PacketSource*>{s.timed_source.get(), s.relay_source.get()}, offer);
     s.packet_source = s.combined_source.get();
-    spdlog::info("PKARR relays: {}", s.relay_client->urls().empty() ? "none usable" : [&] {
-        std::string urls;
-        for (const auto& u : s.relay_client->urls()) urls += (urls.empty() ? "" : ", ") + u;
-        return urls;
-    }());
+    spdlog::info(
+        "PKARR relays: {}", s.relay_client->urls().empty() ? "none usable" : [&] {
+            std::string urls;
+            for (const auto& u : s.relay_client->urls()) urls += (urls.empty() ? "" : ", ") + u;
+            return urls;
+        }());
 }
 
 // [[publish]] zones, and relay packets kept alive (the relay API needs [http]).
@@ -407,7 +408,8 @@ void start_pipeline(Services& s, const conf::Config& config) {
     s.forwarder = std::make_unique<upstream::Forwarder>(s.loop, forwarder_config(config));
     s.timed_upstream = std::make_unique<TimedUpstream>(*s.forwarder, s.latency);
     spdlog::info("upstreams: {}", join(config.upstream.servers));
-    s.packets = std::make_unique<pipeline::PacketStore>(*s.packet_source, &*s.cache, packet_store_config(config));
+    s.packets =
+        std::make_unique<pipeline::PacketStore>(*s.packet_source, &*s.cache, packet_store_config(config));
     uv::Loop* loop = &s.loop;
     pipeline::ResolverClocks clocks;
     clocks.mono_ms = [loop] { return loop->now_ms(); };

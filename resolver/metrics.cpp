@@ -165,11 +165,8 @@ double d(std::uint64_t v) {
     return static_cast<double>(v);
 }
 
-}  // namespace
-
-std::string render_metrics(const MetricsSnapshot& s) {
+void write_dns(MetricsWriter& w, const MetricsSnapshot& s) {
     using pipeline::FrontendStats;
-    MetricsWriter w;
     if (const FrontendStats* f = s.frontend) {
         static const char* transports[] = {"udp", "tcp", "https"};
         static const char* routes[] = {"pkarr", "icann", "local"};
@@ -192,6 +189,9 @@ std::string render_metrics(const MetricsSnapshot& s) {
         w.counter("pkdns_dns_rate_limited_total", "Queries refused by a per-client rate limit.",
                   d(r->dht_rate_limited), {{"limit", "dht"}});
     }
+}
+
+void write_caches(MetricsWriter& w, const MetricsSnapshot& s) {
     if (const pipeline::PacketStoreStats* p = s.packets) {
         const char* help = "PKARR packet resolution events.";
         std::pair<const char*, std::size_t> events[] = {{"front_hit", p->front_hits},
@@ -213,41 +213,50 @@ std::string render_metrics(const MetricsSnapshot& s) {
         w.gauge("pkdns_answer_cache_entries", "ICANN answers cached.", d(s.answer_cache_entries));
         w.gauge("pkdns_answer_cache_bytes", "Bytes held by the ICANN answer cache.", d(s.answer_cache_bytes));
     }
-    if (const server::ListenerStats* l = s.listener) {
-        const char* help = "DNS listener events.";
-        const FrontendStats none{};
-        const FrontendStats& f = s.frontend ? *s.frontend : none;
-        std::pair<const char*, std::uint64_t> events[] = {{"udp_query", f.queries_by[0]},
-                                                          {"tcp_query", f.queries_by[1]},
-                                                          {"rejected", f.rejected},
-                                                          {"tcp_accepted", l->tcp_accepted},
-                                                          {"tcp_refused", l->tcp_refused},
-                                                          {"tcp_closed_idle", l->tcp_closed_idle},
-                                                          {"tcp_closed_protocol", l->tcp_closed_protocol}};
-        for (const auto& [name, value] : events)
-            w.counter("pkdns_listener_events_total", help, d(value), {{"event", name}});
-        w.gauge("pkdns_dns_tcp_connections", "Open DNS-over-TCP connections.", d(s.dns_tcp_connections));
-    }
-    if (const dht::NodeStats* n = s.dht) {
-        const char* help = "DHT node messages.";
-        std::pair<const char*, std::size_t> events[] = {{"sent", n->sent},
-                                                        {"received", n->received},
-                                                        {"query_answered", n->queries_answered},
-                                                        {"query_dropped", n->queries_dropped},
-                                                        {"timeout", n->timeouts},
-                                                        {"undecodable", n->undecodable},
-                                                        {"unmatched", n->unmatched}};
-        for (const auto& [name, value] : events)
-            w.counter("pkdns_dht_messages_total", help, d(value), {{"event", name}});
-        w.gauge("pkdns_dht_routing_table_nodes", "Nodes in the DHT routing table.",
-                d(s.dht_routing_table_size));
-        w.gauge("pkdns_dht_items_stored", "BEP44 items stored for other nodes (server mode).",
-                d(s.dht_items_stored));
-    }
+}
+
+void write_listener(MetricsWriter& w, const MetricsSnapshot& s) {
+    const server::ListenerStats* l = s.listener;
+    if (l == nullptr) return;
+    const char* help = "DNS listener events.";
+    const pipeline::FrontendStats none{};
+    const pipeline::FrontendStats& f = s.frontend ? *s.frontend : none;
+    std::pair<const char*, std::uint64_t> events[] = {{"udp_query", f.queries_by[0]},
+                                                      {"tcp_query", f.queries_by[1]},
+                                                      {"rejected", f.rejected},
+                                                      {"tcp_accepted", l->tcp_accepted},
+                                                      {"tcp_refused", l->tcp_refused},
+                                                      {"tcp_closed_idle", l->tcp_closed_idle},
+                                                      {"tcp_closed_protocol", l->tcp_closed_protocol}};
+    for (const auto& [name, value] : events)
+        w.counter("pkdns_listener_events_total", help, d(value), {{"event", name}});
+    w.gauge("pkdns_dns_tcp_connections", "Open DNS-over-TCP connections.", d(s.dns_tcp_connections));
+}
+
+void write_dht(MetricsWriter& w, const MetricsSnapshot& s) {
+    const dht::NodeStats* n = s.dht;
+    if (n == nullptr) return;
+    const char* help = "DHT node messages.";
+    std::pair<const char*, std::size_t> events[] = {{"sent", n->sent},
+                                                    {"received", n->received},
+                                                    {"query_answered", n->queries_answered},
+                                                    {"query_dropped", n->queries_dropped},
+                                                    {"timeout", n->timeouts},
+                                                    {"undecodable", n->undecodable},
+                                                    {"unmatched", n->unmatched}};
+    for (const auto& [name, value] : events)
+        w.counter("pkdns_dht_messages_total", help, d(value), {{"event", name}});
+    w.gauge("pkdns_dht_routing_table_nodes", "Nodes in the DHT routing table.", d(s.dht_routing_table_size));
+    w.gauge("pkdns_dht_items_stored", "BEP44 items stored for other nodes (server mode).",
+            d(s.dht_items_stored));
+}
+
+void write_http(MetricsWriter& w, const MetricsSnapshot& s) {
     if (const server::HttpStats* h = s.http) {
         for (const auto& [key, value] : h->responses)
             w.counter("pkdns_http_responses_total", "HTTP responses by route and status.", d(value),
-                      {{"route", std::string(server::to_string(key.first))}, {"status", std::to_string(key.second)}});
+                      {{"route", std::string(server::to_string(key.first))},
+                       {"status", std::to_string(key.second)}});
         w.counter("pkdns_relay_put_rate_limited_total", "Relay PUTs refused by the per-client limit.",
                   d(h->put_rate_limited));
         w.counter("pkdns_relay_packets_accepted_total", "Relay PUTs stored and published.",
@@ -258,6 +267,9 @@ std::string render_metrics(const MetricsSnapshot& s) {
         w.counter("pkdns_http_requests_total", "HTTP requests received.", d(h->requests));
         w.gauge("pkdns_http_connections", "Open HTTP connections.", d(s.http_connections));
     }
+}
+
+void write_latency(MetricsWriter& w, const MetricsSnapshot& s) {
     for (const auto& [result, h] : s.dht_lookup_seconds)
         if (h != nullptr)
             w.histogram("pkdns_dht_lookup_seconds", "PKARR lookups on the DHT, by result.", *h,
@@ -266,21 +278,32 @@ std::string render_metrics(const MetricsSnapshot& s) {
         if (h != nullptr)
             w.histogram("pkdns_upstream_seconds", "Queries forwarded upstream, by result.", *h,
                         {{"result", result}});
-    if (const republish::RepublisherStats* p = s.republisher) {
-        const char* help =
-            "Republisher publishes ([[publish]] zones and kept-alive relay packets), by result.";
-        w.counter("pkdns_republish_total", help, d(p->published), {{"result", "stored"}});
-        w.counter("pkdns_republish_total", help, d(p->failed), {{"result", "failed"}});
-        w.counter("pkdns_republish_zone_changes_total", "Zone files re-signed after an edit.",
-                  d(p->zone_changes));
-        w.counter("pkdns_republish_zone_errors_total", "Zone file edits that did not load (last good kept).",
-                  d(p->zone_errors));
-        w.gauge("pkdns_republish_zones", "[[publish]] zones kept published.", d(p->zones));
-        w.gauge("pkdns_republish_keep_alive_keys", "Relay API packets kept alive.", d(p->keep_alive_keys));
-        if (p->next_due)
-            w.gauge("pkdns_republish_next_due_seconds", "Unix time of the next scheduled publish.",
-                    static_cast<double>(*p->next_due) / 1e6);
-    }
+}
+
+void write_republisher(MetricsWriter& w, const MetricsSnapshot& s) {
+    const republish::RepublisherStats* p = s.republisher;
+    if (p == nullptr) return;
+    const char* help = "Republisher publishes ([[publish]] zones and kept-alive relay packets), by result.";
+    w.counter("pkdns_republish_total", help, d(p->published), {{"result", "stored"}});
+    w.counter("pkdns_republish_total", help, d(p->failed), {{"result", "failed"}});
+    w.counter("pkdns_republish_zone_changes_total", "Zone files re-signed after an edit.",
+              d(p->zone_changes));
+    w.counter("pkdns_republish_zone_errors_total", "Zone file edits that did not load (last good kept).",
+              d(p->zone_errors));
+    w.gauge("pkdns_republish_zones", "[[publish]] zones kept published.", d(p->zones));
+    w.gauge("pkdns_republish_keep_alive_keys", "Relay API packets kept alive.", d(p->keep_alive_keys));
+    if (p->next_due)
+        w.gauge("pkdns_republish_next_due_seconds", "Unix time of the next scheduled publish.",
+                static_cast<double>(*p->next_due) / 1e6);
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsSnapshot& s) {
+    MetricsWriter w;
+    for (auto section :
+         {write_dns, write_caches, write_listener, write_dht, write_http, write_latency, write_republisher})
+        section(w, s);
     return w.text();
 }
 

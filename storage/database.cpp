@@ -189,9 +189,6 @@ Result<void> Statement::run() {
     }
 }
 
-bool Statement::column_is_null(int column) const {
-    return stmt_ == nullptr || sqlite3_column_type(stmt_, column) == SQLITE_NULL;
-}
 bool Statement::column_is_integer(int column) const {
     return stmt_ != nullptr && sqlite3_column_type(stmt_, column) == SQLITE_INTEGER;
 }

@@ -61,7 +61,6 @@ public:
 
     // Column accessors for the current row (0-based). Blob/text views are valid until the next
     // step() or reset().
-    bool column_is_null(int column) const;
     bool column_is_integer(int column) const;
     bool column_is_blob(int column) const;
     std::int64_t column_int64(int column) const;

@@ -41,7 +41,6 @@ public:
     bool is_v4() const { return family_ == Family::v4; }
     bool is_v6() const { return family_ == Family::v6; }
     std::uint16_t port() const { return port_; }
-    void set_port(std::uint16_t port) { port_ = port; }
     // 4 bytes for IPv4, 16 for IPv6 (network order).
     ByteView ip_bytes() const { return {ip_.data(), is_v4() ? std::size_t{4} : std::size_t{16}}; }
     // IPv4 only (host order); 0 for IPv6.

@@ -176,38 +176,85 @@ std::string rdata_text(const std::string& line) {
 
 // ------------------------------------------------------------------ testnet
 
+// --bootstrap of a testnet: other loopback nodes to join.
+Result<std::vector<HostPort>> testnet_bootstrap(const std::vector<std::string>& bootstrap) {
+    std::vector<HostPort> extra;
+    for (const auto& b : bootstrap) {
+        auto hp = HostPort::parse(b);
+        if (!hp) return make_error("--bootstrap " + b + ": " + hp.error().message);
+        auto ip = IpAddress::parse(hp->host);
+        if (!ip || !(ip->is_v4() && ip->bytes()[0] == 127))
+            return make_error("--bootstrap must be a 127.x.x.x address: " + b);
+        extra.push_back(hp.value());
+    }
+    return extra;
+}
+
+Result<std::vector<std::unique_ptr<dht::DhtNode>>> create_testnet_nodes(uv::Loop& loop, std::size_t count,
+                                                                        std::uint16_t port_base,
+                                                                        const std::vector<HostPort>& extra) {
+    std::vector<std::unique_ptr<dht::DhtNode>> nodes;
+    for (std::size_t i = 0; i < count; ++i) {
+        dht::DhtNodeConfig config;
+        config.server_mode = true;
+        config.bind = SocketAddress{IpAddress::v4(127, 0, 0, 1),
+                                    static_cast<std::uint16_t>(port_base == 0 ? 0 : port_base + i)};
+        config.bootstrap = extra;
+        config.rate.exempt_loopback = true;  // every client of a testnet is on loopback
+        auto node = dht::DhtNode::create(loop, config);
+        if (!node) {
+            for (auto& n : nodes) n->close();
+            return node.error();
+        }
+        nodes.push_back(std::move(node.value()));
+    }
+    return nodes;
+}
+
+// Full mesh, like mainline's seeded Testnet; the bootstrap list goes to stdout once every node
+// is up (after joining `extra`, when given).
+void start_testnet(std::vector<std::unique_ptr<dht::DhtNode>>& nodes, bool join_extra) {
+    for (auto& a : nodes)
+        for (auto& b : nodes)
+            if (a != b) a->add_node({b->id(), dht::Address::parse(b->local_address().to_string()).value()});
+    nlohmann::json j;
+    j["bootstrap"] = nlohmann::json::array();
+    for (auto& n : nodes) j["bootstrap"].push_back(n->local_address().to_string());
+    auto print = [line = j.dump()] {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+    };
+    auto pending = std::make_shared<std::size_t>(nodes.size());
+    for (auto& n : nodes) {
+        if (!join_extra) {
+            n->start();
+            continue;
+        }
+        n->start([pending, print](Result<std::size_t> r) {
+            if (!r) spdlog::warn("testnet bootstrap: {}", r.error().message);
+            if (--*pending == 0) print();
+        });
+    }
+    if (!join_extra) print();
+    spdlog::info("testnet: {} nodes on 127.0.0.1", nodes.size());
+}
+
 int run_testnet(std::size_t count, std::uint16_t port_base, const std::vector<std::string>& bootstrap) {
     if (count == 0 || count > max_testnet_nodes)
         return fail("testnet", "--nodes must be 1.." + std::to_string(max_testnet_nodes), 2);
     if (port_base != 0 && port_base + count - 1 > 65535)
         return fail("testnet", "--port-base too high for --nodes", 2);
-    std::vector<HostPort> extra;
-    for (const auto& b : bootstrap) {
-        auto hp = HostPort::parse(b);
-        if (!hp) return fail("testnet", "--bootstrap " + b + ": " + hp.error().message, 2);
-        auto ip = IpAddress::parse(hp->host);
-        if (!ip || !(ip->is_v4() && ip->bytes()[0] == 127))
-            return fail("testnet", "--bootstrap must be a 127.x.x.x address: " + b, 2);
-        extra.push_back(hp.value());
-    }
+    auto extra = testnet_bootstrap(bootstrap);
+    if (!extra) return fail("testnet", extra.error().message, 2);
     uv::Loop loop;
     int rc = 0;
     {
+        auto created = create_testnet_nodes(loop, count, port_base, *extra);
         std::vector<std::unique_ptr<dht::DhtNode>> nodes;
-        for (std::size_t i = 0; i < count; ++i) {
-            dht::DhtNodeConfig config;
-            config.server_mode = true;
-            config.bind = SocketAddress{IpAddress::v4(127, 0, 0, 1),
-                                        static_cast<std::uint16_t>(port_base == 0 ? 0 : port_base + i)};
-            config.bootstrap = extra;
-            config.rate.exempt_loopback = true;  // every client of a testnet is on loopback
-            auto node = dht::DhtNode::create(loop, config);
-            if (!node) {
-                rc = fail("testnet", node.error().message);
-                break;
-            }
-            nodes.push_back(std::move(node.value()));
-        }
+        if (created)
+            nodes = std::move(*created);
+        else
+            rc = fail("testnet", created.error().message);
         // Handlers first: a supervisor may signal us as soon as it read the first line.
         uv::Signal sigint(loop), sigterm(loop);
         auto stop = [&](int signum) {
@@ -219,38 +266,11 @@ int run_testnet(std::size_t count, std::uint16_t port_base, const std::vector<st
         auto s1 = sigint.start(SIGINT, stop);
         auto s2 = sigterm.start(SIGTERM, stop);
         if (rc == 0) {
-            // Full mesh, like mainline's seeded Testnet.
-            for (auto& a : nodes)
-                for (auto& b : nodes)
-                    if (a != b)
-                        a->add_node({b->id(), dht::Address::parse(b->local_address().to_string()).value()});
-            nlohmann::json j;
-            j["bootstrap"] = nlohmann::json::array();
-            for (auto& n : nodes) j["bootstrap"].push_back(n->local_address().to_string());
-            auto print = [line = j.dump()] {
-                std::printf("%s\n", line.c_str());
-                std::fflush(stdout);
-            };
-            auto pending = std::make_shared<std::size_t>(nodes.size());
-            for (auto& n : nodes) {
-                if (extra.empty()) {
-                    n->start();
-                } else {
-                    n->start([pending, print](Result<std::size_t> r) {
-                        if (!r) spdlog::warn("testnet bootstrap: {}", r.error().message);
-                        if (--*pending == 0) print();
-                    });
-                }
-            }
-            if (extra.empty()) print();
-            spdlog::info("testnet: {} nodes on 127.0.0.1", nodes.size());
-
-            if (!s1 || !s2) {
+            start_testnet(nodes, !extra->empty());
+            if (!s1 || !s2)
                 rc = fail("testnet", "cannot install signal handlers");
-                for (auto& n : nodes) n->close();
-            } else {
+            else
                 loop.run();
-            }
         }
         for (auto& n : nodes) n->close();
     }
@@ -284,6 +304,115 @@ std::string describe(const relay::RelayPut& r) {
     return "error: " + r.error;
 }
 
+// What one publish run did.
+struct PublishRun {
+    std::string error;  // no packet could be made
+    std::string dht_error;
+    std::optional<pkarr::SignedPacket> published;
+    std::size_t stored = 0;
+    std::optional<relay::PutOutcome> relays;
+    bool timed_out = false, clean = true;
+};
+
+// Signs at `timestamp`, or at max(now, newest seen + 1) so that we never publish below what the
+// DHT or the relays hold, and puts the packet everywhere asked.
+PublishRun publish_everywhere(uv::Loop& loop, Clients& c, const pkarr::Keypair& keypair,
+                              const std::vector<dns::Record>& records,
+                              std::optional<std::uint64_t> timestamp) {
+    PublishRun run;
+    bool done = false;
+    std::size_t put_pending = 0;
+    auto put_done = [&] {
+        if (--put_pending == 0) done = true;
+    };
+    auto put = [&](pkarr::Micros ts) {
+        if (c.stopping) return;
+        auto packet = pkarr::SignedPacket::sign(keypair, records, ts);
+        if (!packet) {
+            run.error = packet.error().message;
+            done = true;
+            return;
+        }
+        run.published = packet.value();
+        put_pending = (c.node ? 1 : 0) + (c.relays ? 1 : 0);
+        if (c.node) {
+            dht::publish(*c.node, packet.value(), std::nullopt, [&](Result<dht::PutOutcome> r) {
+                if (r)
+                    run.stored = r->stored_at;
+                else
+                    run.dht_error = r.error().message + bootstrap_hint(c.node.get());
+                put_done();
+            });
+        }
+        if (c.relays) {
+            c.relays->put(packet.value(), [&](relay::PutOutcome o) {
+                run.relays = std::move(o);
+                put_done();
+            });
+        }
+    };
+    if (timestamp) {
+        put(*timestamp);
+    } else {
+        auto newest = std::make_shared<pkarr::Micros>(0);
+        auto pending = std::make_shared<std::size_t>((c.node ? 1 : 0) + (c.relays ? 1 : 0));
+        auto seen = [&, newest, pending](const std::optional<pkarr::SignedPacket>& p) {
+            if (p) *newest = std::max(*newest, p->timestamp());
+            if (--*pending > 0) return;
+            pkarr::Micros ts = pkarr::now_micros();
+            if (*newest >= ts) ts = *newest + 1;
+            if (c.stopping) {
+                run.error = "stopped";
+                done = true;
+                return;
+            }
+            put(ts);
+        };
+        const pkarr::PublicKey& key = keypair.public_key();
+        if (c.node)
+            dht::resolve(*c.node, key, std::nullopt, [seen](dht::ResolveOutcome o) { seen(o.packet); });
+        if (c.relays) {
+            relay::GetOptions options;
+            options.wait_all = true;
+            c.relays->get(key, options, [seen](relay::GetOutcome o) { seen(o.packet); });
+        }
+    }
+    run.clean = run_until_done(loop, c, done, run.timed_out);
+    c.node.reset();
+    c.relays.reset();
+    return run;
+}
+
+// Prints what was stored where; the exit code.
+int report_publish(const PublishArgs& a, const pkarr::PublicKey& key, const PublishRun& run) {
+    if (run.timed_out)
+        return fail("publish", "timed out after " + std::to_string(command_deadline_ms / 1000) + " s");
+    if (!run.error.empty()) return fail("publish", run.error);
+    if (!run.published) return fail("publish", "nothing was published");
+    std::printf("key: %s\ntimestamp: %llu\n", key.to_z32().c_str(),
+                static_cast<unsigned long long>(run.published->timestamp()));
+    if (a.dht.use_dht()) std::printf("stored: %zu\n", run.stored);
+    std::size_t relays_ok = 0;
+    if (run.relays) {
+        for (const auto& r : run.relays->relays)
+            std::printf("relay %s: %s\n", r.relay.c_str(), describe(r).c_str());
+        relays_ok = run.relays->succeeded;
+        std::printf("relays: %zu of %zu stored it\n", relays_ok, run.relays->relays.size());
+    }
+    std::fflush(stdout);
+    const bool dht_ok = a.dht.use_dht() && run.stored > 0;
+    if (a.dht.use_dht() && !dht_ok) {
+        const std::string why = run.dht_error.empty() ? "no DHT node stored the packet" : run.dht_error;
+        if (relays_ok == 0) return fail("publish", why);
+        std::fprintf(stderr, "pkdns publish: warning: %s\n", why.c_str());
+    }
+    if (run.relays && relays_ok == 0) {
+        if (!dht_ok) return fail("publish", "no relay stored the packet");
+        std::fprintf(stderr, "pkdns publish: warning: no relay stored the packet\n");
+    }
+    return run.clean ? 0 : 1;
+}
+
 int run_publish(const PublishArgs& a) {
     auto keypair = pkarr::Keypair::load(a.key_file);
     if (!keypair) return fail("publish", a.key_file + ": " + keypair.error().message);
@@ -297,100 +426,7 @@ int run_publish(const PublishArgs& a) {
     uv::Loop loop;
     Clients c;
     if (auto code = open_clients("publish", loop, a.dht, key, c)) return *code;
-
-    bool done = false;
-    bool timed_out = false;
-    std::string error;  // no packet could be made
-    std::string dht_error;
-    std::optional<pkarr::SignedPacket> published;
-    std::size_t stored = 0;
-    std::optional<relay::PutOutcome> relay_outcome;
-
-    std::size_t put_pending = 0;
-    auto put_done = [&] {
-        if (--put_pending == 0) done = true;
-    };
-    auto put = [&](pkarr::Micros ts) {
-        if (c.stopping) return;
-        auto packet = pkarr::SignedPacket::sign(keypair.value(), records.value(), ts);
-        if (!packet) {
-            error = packet.error().message;
-            done = true;
-            return;
-        }
-        published = packet.value();
-        put_pending = (c.node ? 1 : 0) + (c.relays ? 1 : 0);
-        if (c.node) {
-            dht::publish(*c.node, packet.value(), std::nullopt, [&](Result<dht::PutOutcome> r) {
-                if (r)
-                    stored = r->stored_at;
-                else
-                    dht_error = r.error().message + bootstrap_hint(c.node.get());
-                put_done();
-            });
-        }
-        if (c.relays) {
-            c.relays->put(packet.value(), [&](relay::PutOutcome o) {
-                relay_outcome = std::move(o);
-                put_done();
-            });
-        }
-    };
-    if (a.timestamp) {
-        put(*a.timestamp);
-    } else {
-        // timestamp = max(now, newest seen + 1): never publish below what the DHT or relays hold.
-        auto newest = std::make_shared<pkarr::Micros>(0);
-        auto pending = std::make_shared<std::size_t>((c.node ? 1 : 0) + (c.relays ? 1 : 0));
-        auto seen = [&, newest, pending](const std::optional<pkarr::SignedPacket>& p) {
-            if (p) *newest = std::max(*newest, p->timestamp());
-            if (--*pending > 0) return;
-            pkarr::Micros ts = pkarr::now_micros();
-            if (*newest >= ts) ts = *newest + 1;
-            if (c.stopping) {
-                error = "stopped";
-                done = true;
-                return;
-            }
-            put(ts);
-        };
-        if (c.node)
-            dht::resolve(*c.node, key, std::nullopt, [seen](dht::ResolveOutcome o) { seen(o.packet); });
-        if (c.relays) {
-            relay::GetOptions options;
-            options.wait_all = true;
-            c.relays->get(key, options, [seen](relay::GetOutcome o) { seen(o.packet); });
-        }
-    }
-    bool clean = run_until_done(loop, c, done, timed_out);
-    c.node.reset();
-    c.relays.reset();
-    if (timed_out)
-        return fail("publish", "timed out after " + std::to_string(command_deadline_ms / 1000) + " s");
-    if (!error.empty()) return fail("publish", error);
-    if (!published) return fail("publish", "nothing was published");
-    std::printf("key: %s\ntimestamp: %llu\n", key.to_z32().c_str(),
-                static_cast<unsigned long long>(published->timestamp()));
-    if (a.dht.use_dht()) std::printf("stored: %zu\n", stored);
-    std::size_t relays_ok = 0;
-    if (relay_outcome) {
-        for (const auto& r : relay_outcome->relays)
-            std::printf("relay %s: %s\n", r.relay.c_str(), describe(r).c_str());
-        relays_ok = relay_outcome->succeeded;
-        std::printf("relays: %zu of %zu stored it\n", relays_ok, relay_outcome->relays.size());
-    }
-    std::fflush(stdout);
-    const bool dht_ok = a.dht.use_dht() && stored > 0;
-    if (a.dht.use_dht() && !dht_ok) {
-        const std::string why = dht_error.empty() ? "no DHT node stored the packet" : dht_error;
-        if (relays_ok == 0) return fail("publish", why);
-        std::fprintf(stderr, "pkdns publish: warning: %s\n", why.c_str());
-    }
-    if (relay_outcome && relays_ok == 0) {
-        if (!dht_ok) return fail("publish", "no relay stored the packet");
-        std::fprintf(stderr, "pkdns publish: warning: no relay stored the packet\n");
-    }
-    return clean ? 0 : 1;
+    return report_publish(a, key, publish_everywhere(loop, c, keypair.value(), records.value(), a.timestamp));
 }
 
 // ------------------------------------------------------------------ resolve
@@ -414,11 +450,18 @@ const char* status_name(relay::RelayGet::Status s) {
     return "failed";
 }
 
-int run_resolve(const ResolveArgs& a) {
+// What `resolve` asks: the key, the name below it and the type.
+struct ResolveTarget {
+    pkarr::PublicKey key;
+    dns::Name qname, apex;
+    std::uint16_t qtype = dns::type::ANY;
+};
+
+Result<ResolveTarget> resolve_target(const ResolveArgs& a) {
     std::uint16_t qtype = dns::type::ANY;
     if (!a.type.empty()) {
         auto t = dns::type_from_string(a.type);
-        if (!t) return fail("resolve", "--type " + a.type + ": " + t.error().message, 2);
+        if (!t) return make_error("--type " + a.type + ": " + t.error().message);
         qtype = t.value();
     }
     std::string name = a.name;
@@ -429,137 +472,176 @@ int run_resolve(const ResolveArgs& a) {
     if (!key) {
         auto parsed = pkarr::PublicKey::parse(a.name);
         if (!parsed)
-            return fail("resolve",
-                        "'" + a.name + "' does not end in a PKARR public key: " + key.error().message, 2);
+            return make_error("'" + a.name + "' does not end in a PKARR public key: " + key.error().message);
         key = parsed;
         name = parsed->to_z32();
     }
     auto qname = dns::Name::parse(name);
-    if (!qname) return fail("resolve", "'" + a.name + "': " + qname.error().message, 2);
-    auto apex = dns::Name::parse(key->to_z32()).value();
+    if (!qname) return make_error("'" + a.name + "': " + qname.error().message);
+    return ResolveTarget{key.value(), qname.value(), dns::Name::parse(key->to_z32()).value(), qtype};
+}
 
-    uv::Loop loop;
-    Clients c;
-    if (auto code = open_clients("resolve", loop, a.dht, key.value(), c)) return *code;
-    bool done = false;
-    bool timed_out = false;
-    std::optional<dht::ResolveOutcome> dht_outcome;
-    std::optional<relay::GetOutcome> relay_outcome;
-    const auto started = std::chrono::steady_clock::now();
+// Every source asked and waited for.
+struct Fetched {
+    std::optional<dht::ResolveOutcome> dht;
+    std::optional<relay::GetOutcome> relays;
     double lookup_ms = 0;
-    // Every source is asked and waited for: the most recent packet wins.
+    bool timed_out = false, clean = true;
+    std::string hint;  // bootstrap errors, for failure messages
+};
+
+Fetched fetch_all(uv::Loop& loop, Clients& c, const pkarr::PublicKey& key) {
+    Fetched f;
+    bool done = false;
+    const auto started = std::chrono::steady_clock::now();
     std::size_t pending = (c.node ? 1 : 0) + (c.relays ? 1 : 0);
     auto finished = [&] {
         if (--pending > 0) return;
-        lookup_ms =
+        f.lookup_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         done = true;
     };
     if (c.node) {
-        dht::resolve(*c.node, key.value(), std::nullopt, [&](dht::ResolveOutcome o) {
-            dht_outcome = std::move(o);
+        dht::resolve(*c.node, key, std::nullopt, [&](dht::ResolveOutcome o) {
+            f.dht = std::move(o);
             finished();
         });
     }
     if (c.relays) {
         relay::GetOptions options;
         options.wait_all = true;
-        c.relays->get(key.value(), options, [&](relay::GetOutcome o) {
-            relay_outcome = std::move(o);
+        c.relays->get(key, options, [&](relay::GetOutcome o) {
+            f.relays = std::move(o);
             finished();
         });
     }
-    bool clean = run_until_done(loop, c, done, timed_out);
-    std::string hint = bootstrap_hint(c.node.get());
+    f.clean = run_until_done(loop, c, done, f.timed_out);
+    f.hint = bootstrap_hint(c.node.get());
     c.node.reset();
     c.relays.reset();
+    return f;
+}
 
+// The most recent packet of all sources, and where it came from.
+std::optional<std::pair<pkarr::SignedPacket, std::string>> most_recent(const Fetched& f) {
     std::optional<pkarr::SignedPacket> best;
     std::string source;
-    if (dht_outcome && dht_outcome->packet) {
-        best = dht_outcome->packet;
+    if (f.dht && f.dht->packet) {
+        best = f.dht->packet;
         source = "DHT";
     }
-    if (relay_outcome && relay_outcome->packet && (!best || relay_outcome->packet->more_recent_than(*best))) {
-        best = relay_outcome->packet;
-        for (const auto& r : relay_outcome->relays)
+    if (f.relays && f.relays->packet && (!best || f.relays->packet->more_recent_than(*best))) {
+        best = f.relays->packet;
+        for (const auto& r : f.relays->relays)
             if (r.packet && r.packet->same_as(*best)) {
                 source = "relay " + r.relay;
                 break;
             }
     }
-    if (!best) {
-        if (timed_out)
-            return fail("resolve",
-                        "timed out after " + std::to_string(command_deadline_ms / 1000) + " s" + hint);
-        std::string why;
-        if (dht_outcome) why = "DHT: " + dht::describe_failure(*dht_outcome) + hint;
-        if (relay_outcome) {
-            if (!why.empty()) why += "; ";
-            why += relay_outcome->error.empty() ? "relays: not found" : "relays: " + relay_outcome->error;
-        }
-        return fail("resolve", key->to_z32() + ": " + why);
-    }
-    const pkarr::SignedPacket& packet = *best;
-    // A bare key without --type shows the whole packet (like pkdns-cli); otherwise NAME/TYPE is
-    // answered with zone semantics (CNAME, wildcards, delegations).
-    pkarr::ZoneAnswer answer;
-    std::vector<dns::Record> shown;
-    if (qname.value() == apex && a.type.empty()) {
-        shown = packet.records();
-    } else {
-        answer = pkarr::answer_from_zone(packet.records(), apex, qname.value(), qtype);
-        shown = answer.answer;
-        if (answer.delegation) shown.insert(shown.end(), answer.authority.begin(), answer.authority.end());
-    }
+    if (!best) return std::nullopt;
+    return std::make_pair(std::move(*best), std::move(source));
+}
 
-    if (a.json) {
-        nlohmann::json j;
-        j["key"] = key->to_z32();
-        j["name"] = qname->to_string();
-        j["type"] = dns::type_to_string(qtype);
-        j["timestamp"] = packet.timestamp();
-        j["rcode"] = dns::rcode_to_string(answer.rcode);
-        j["source"] = source;
-        j["nodes_answered"] = dht_outcome ? dht_outcome->stats.responded : 0;
-        j["lookup_ms"] = static_cast<double>(static_cast<long long>(lookup_ms * 10)) / 10;
-        if (relay_outcome) {
-            j["relays"] = nlohmann::json::array();
-            for (const auto& r : relay_outcome->relays) {
-                nlohmann::json rj{{"url", r.relay}, {"status", status_name(r.status)}};
-                if (r.packet) rj["timestamp"] = r.packet->timestamp();
-                if (!r.error.empty()) rj["error"] = r.error;
-                j["relays"].push_back(rj);
-            }
-        }
-        j["records"] = nlohmann::json::array();
-        for (const auto& rr : shown) {
-            std::string line = dns::record_to_text(rr);
-            j["records"].push_back({{"name", rr.name.to_string()},
-                                    {"ttl", rr.ttl},
-                                    {"type", dns::type_to_string(rr.type)},
-                                    {"data", rdata_text(line)}});
-        }
-        std::printf("%s\n", j.dump().c_str());
-    } else {
-        std::printf(";; key %s, timestamp %llu (%s), %s, %zu records in the packet\n", key->to_z32().c_str(),
-                    static_cast<unsigned long long>(packet.timestamp()), utc_time(packet.timestamp()).c_str(),
-                    dns::rcode_to_string(answer.rcode).c_str(), packet.records().size());
-        std::printf(";; source: %s\n", source.c_str());
-        if (dht_outcome)
-            std::printf(";; %zu of %zu queried DHT nodes answered\n", dht_outcome->stats.responded,
-                        dht_outcome->stats.queried);
-        if (relay_outcome)
-            for (const auto& r : relay_outcome->relays)
-                std::printf(";; relay %s: %s%s\n", r.relay.c_str(), status_name(r.status),
-                            r.error.empty() ? "" : (" (" + r.error + ")").c_str());
-        for (const auto& rr : shown) std::printf("%s\n", dns::record_to_text(rr).c_str());
-        if (shown.empty())
-            std::printf(";; no %s records at %s\n", dns::type_to_string(qtype).c_str(),
-                        qname->to_string().c_str());
+std::string resolve_failure(const Fetched& f) {
+    if (f.timed_out) return "timed out after " + std::to_string(command_deadline_ms / 1000) + " s" + f.hint;
+    std::string why;
+    if (f.dht) why = "DHT: " + dht::describe_failure(*f.dht) + f.hint;
+    if (f.relays) {
+        if (!why.empty()) why += "; ";
+        why += f.relays->error.empty() ? "relays: not found" : "relays: " + f.relays->error;
     }
+    return why;
+}
+
+struct Shown {
+    pkarr::ZoneAnswer answer;
+    std::vector<dns::Record> records;
+};
+
+// A bare key without --type shows the whole packet (like pkdns-cli); otherwise NAME/TYPE is
+// answered with zone semantics (CNAME, wildcards, delegations).
+Shown shown_records(const ResolveArgs& a, const ResolveTarget& t, const pkarr::SignedPacket& packet) {
+    Shown s;
+    if (t.qname == t.apex && a.type.empty()) {
+        s.records = packet.records();
+        return s;
+    }
+    s.answer = pkarr::answer_from_zone(packet.records(), t.apex, t.qname, t.qtype);
+    s.records = s.answer.answer;
+    if (s.answer.delegation)
+        s.records.insert(s.records.end(), s.answer.authority.begin(), s.answer.authority.end());
+    return s;
+}
+
+void print_resolve_json(const ResolveTarget& t, const pkarr::SignedPacket& packet, const std::string& source,
+                        const Fetched& f, const Shown& s) {
+    nlohmann::json j;
+    j["key"] = t.key.to_z32();
+    j["name"] = t.qname.to_string();
+    j["type"] = dns::type_to_string(t.qtype);
+    j["timestamp"] = packet.timestamp();
+    j["rcode"] = dns::rcode_to_string(s.answer.rcode);
+    j["source"] = source;
+    j["nodes_answered"] = f.dht ? f.dht->stats.responded : 0;
+    j["lookup_ms"] = static_cast<double>(static_cast<long long>(f.lookup_ms * 10)) / 10;
+    if (f.relays) {
+        j["relays"] = nlohmann::json::array();
+        for (const auto& r : f.relays->relays) {
+            nlohmann::json rj{{"url", r.relay}, {"status", status_name(r.status)}};
+            if (r.packet) rj["timestamp"] = r.packet->timestamp();
+            if (!r.error.empty()) rj["error"] = r.error;
+            j["relays"].push_back(rj);
+        }
+    }
+    j["records"] = nlohmann::json::array();
+    for (const auto& rr : s.records) {
+        std::string line = dns::record_to_text(rr);
+        j["records"].push_back({{"name", rr.name.to_string()},
+                                {"ttl", rr.ttl},
+                                {"type", dns::type_to_string(rr.type)},
+                                {"data", rdata_text(line)}});
+    }
+    std::printf("%s\n", j.dump().c_str());
+}
+
+void print_resolve_text(const ResolveTarget& t, const pkarr::SignedPacket& packet, const std::string& source,
+                        const Fetched& f, const Shown& s) {
+    std::printf(";; key %s, timestamp %llu (%s), %s, %zu records in the packet\n", t.key.to_z32().c_str(),
+                static_cast<unsigned long long>(packet.timestamp()), utc_time(packet.timestamp()).c_str(),
+                dns::rcode_to_string(s.answer.rcode).c_str(), packet.records().size());
+    std::printf(";; source: %s\n", source.c_str());
+    if (f.dht)
+        std::printf(";; %zu of %zu queried DHT nodes answered\n", f.dht->stats.responded,
+                    f.dht->stats.queried);
+    if (f.relays)
+        for (const auto& r : f.relays->relays)
+            std::printf(";; relay %s: %s%s\n", r.relay.c_str(), status_name(r.status),
+                        r.error.empty() ? "" : (" (" + r.error + ")").c_str());
+    for (const auto& rr : s.records) std::printf("%s\n", dns::record_to_text(rr).c_str());
+    if (s.records.empty())
+        std::printf(";; no %s records at %s\n", dns::type_to_string(t.qtype).c_str(),
+                    t.qname.to_string().c_str());
+}
+
+int run_resolve(const ResolveArgs& a) {
+    auto target = resolve_target(a);
+    if (!target) return fail("resolve", target.error().message, 2);
+    uv::Loop loop;
+    Clients c;
+    if (auto code = open_clients("resolve", loop, a.dht, target->key, c)) return *code;
+    const Fetched fetched = fetch_all(loop, c, target->key);
+    auto best = most_recent(fetched);
+    if (!best) {
+        if (fetched.timed_out) return fail("resolve", resolve_failure(fetched));
+        return fail("resolve", target->key.to_z32() + ": " + resolve_failure(fetched));
+    }
+    const Shown shown = shown_records(a, *target, best->first);
+    if (a.json)
+        print_resolve_json(*target, best->first, best->second, fetched, shown);
+    else
+        print_resolve_text(*target, best->first, best->second, fetched, shown);
     std::fflush(stdout);
-    return clean ? 0 : 1;
+    return fetched.clean ? 0 : 1;
 }
 
 }  // namespace

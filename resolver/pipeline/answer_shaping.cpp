@@ -141,7 +141,8 @@ Hop pkarr_hop(pkarr::ZoneAnswer za, const PkarrHopInput& in) {
     return out;
 }
 
-Hop icann_hop(dns::Packet reply, const dns::Name& name, std::uint16_t qtype, std::string_view top_level_domain) {
+Hop icann_hop(dns::Packet reply, const dns::Name& name, std::uint16_t qtype,
+              std::string_view top_level_domain) {
     Hop out;
     dns::Packet& hop = out.packet;
     hop.set_rcode(reply.rcode());

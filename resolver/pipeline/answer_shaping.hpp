@@ -26,23 +26,24 @@
 namespace pkdns::pipeline {
 
 struct Hop {
-    dns::Packet packet;              // sections, AA and rcode of this hop
-    std::optional<dns::Name> next;   // where the CNAME chain continues, if it leaves this source
+    dns::Packet packet;             // sections, AA and rcode of this hop
+    std::optional<dns::Name> next;  // where the CNAME chain continues, if it leaves this source
 };
 
 struct PkarrHopInput {
-    dns::Name apex;                // the key label as a name (no TLD)
+    dns::Name apex;  // the key label as a name (no TLD)
     std::uint16_t qtype = 0;
-    std::uint32_t elapsed = 0;     // seconds since the packet was last seen
-    std::uint32_t serial = 0;      // the packet's timestamp in seconds (synthesized SOA)
+    std::uint32_t elapsed = 0;  // seconds since the packet was last seen
+    std::uint32_t serial = 0;   // the packet's timestamp in seconds (synthesized SOA)
     std::uint32_t min_ttl = 60, max_ttl = 86400;
-    std::string_view tld;          // empty: the query did not use the TLD
+    std::string_view tld;  // empty: the query did not use the TLD
 };
 
 Hop pkarr_hop(pkarr::ZoneAnswer zone, const PkarrHopInput& in);
 
 // `name`: the name this hop asked; `top_level_domain` decides which names are keys.
-Hop icann_hop(dns::Packet reply, const dns::Name& name, std::uint16_t qtype, std::string_view top_level_domain);
+Hop icann_hop(dns::Packet reply, const dns::Name& name, std::uint16_t qtype,
+              std::string_view top_level_domain);
 
 // `record` with the TLD appended to its owner and rdata names that end in a key label.
 dns::Record with_tld(dns::Record record, std::string_view tld);

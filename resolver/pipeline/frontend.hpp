@@ -61,12 +61,12 @@ struct FrontendConfig {
 
 struct FrontendStats {
     static constexpr int transports = 3, routes = 3, rcode_other = 6;
-    std::uint64_t queries = 0;                   // entered the pipeline (parsed, or a wire hit)
-    std::uint64_t queries_by[transports] = {};   // the same, by transport
-    std::uint64_t rejected = 0;                  // answered or dropped by parse_request()
-    std::uint64_t refused = 0;                   // not allowed or over the query rate limit
-    std::uint64_t rate_limited = 0;              // of those, over the rate limit
-    std::uint64_t wire_hits = 0;                 // answered from the wire cache
+    std::uint64_t queries = 0;                  // entered the pipeline (parsed, or a wire hit)
+    std::uint64_t queries_by[transports] = {};  // the same, by transport
+    std::uint64_t rejected = 0;                 // answered or dropped by parse_request()
+    std::uint64_t refused = 0;                  // not allowed or over the query rate limit
+    std::uint64_t rate_limited = 0;             // of those, over the rate limit
+    std::uint64_t wire_hits = 0;                // answered from the wire cache
     // Answers by transport (udp, tcp, https) x route (pkarr, icann, local) x rcode (0..5 as is,
     // rcode_other for the rest).
     std::uint64_t answers[transports][routes][rcode_other + 1] = {};

@@ -36,7 +36,7 @@ std::size_t PacketStore::KeyHash::operator()(const pkarr::PublicKey& k) const no
 }
 
 PacketStore::PacketStore(PacketSource& source, storage::PacketCache* cache, PacketStoreConfig config,
-                             Clock clock)
+                         Clock clock)
     : source_(source), cache_(cache), config_(config), clock_(std::move(clock)) {
     if (config_.front_capacity == 0) config_.front_capacity = 1;
 }
@@ -61,7 +61,7 @@ PacketStore::Entry* PacketStore::front_find(const pkarr::PublicKey& key) {
 }
 
 void PacketStore::front_put(const pkarr::PublicKey& key, std::shared_ptr<const pkarr::SignedPacket> packet,
-                              pkarr::Micros marked_at) {
+                            pkarr::Micros marked_at) {
     auto it = front_.find(key);
     if (it != front_.end()) {
         it->second.packet = std::move(packet);
@@ -164,7 +164,7 @@ void PacketStore::serve_packet(const pkarr::PublicKey& key, Entry& entry, pkarr:
 }
 
 void PacketStore::start_lookup(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than,
-                                 Done done) {
+                               Done done) {
     const std::uint64_t id = next_id_++;
     Inflight& in = inflight_[key];
     in.id = id;
@@ -186,7 +186,7 @@ void PacketStore::store(const pkarr::SignedPacket& packet) {
 }
 
 void PacketStore::on_result(const pkarr::PublicKey& key, std::uint64_t id,
-                              std::optional<pkarr::SignedPacket> packet, std::string error) {
+                            std::optional<pkarr::SignedPacket> packet, std::string error) {
     auto it = inflight_.find(key);
     if (it == inflight_.end() || it->second.id != id) return;  // closed, or a second call
     std::vector<Done> waiters = std::move(it->second.waiters);

@@ -78,7 +78,7 @@ public:
 
     // `cache` may be null (no persistence); it must outlive this object.
     PacketStore(PacketSource& source, storage::PacketCache* cache, PacketStoreConfig config,
-                  Clock clock = pkarr::now_micros);
+                Clock clock = pkarr::now_micros);
     ~PacketStore();  // = close()
     PacketStore(const PacketStore&) = delete;
     PacketStore& operator=(const PacketStore&) = delete;

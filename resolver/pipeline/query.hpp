@@ -38,7 +38,6 @@ struct Request {
     Edns edns;
 
     bool recursion_desired() const { return (flags & dns::flag::RD) != 0; }
-    bool checking_disabled() const { return (flags & dns::flag::CD) != 0; }
     // The largest UDP reply this client accepts.
     std::size_t max_udp_size() const { return edns.present ? edns.udp_size : min_udp_payload; }
 };

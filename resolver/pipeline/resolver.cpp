@@ -143,18 +143,19 @@ void Resolver::icann_step(const JobPtr& job, const dns::Name& name) {
     }
 
     std::weak_ptr<int> alive = alive_;
-    upstream_.forward(question, dnssec_ok, [this, alive, job, name, question, dnssec_ok](Result<dns::Packet> r) {
-        if (alive.expired()) return;
-        if (!r) return fail(job, dns::rcode::SERVFAIL, "upstream: " + r.error().message);
-        const std::uint64_t now = clocks_.mono_ms();
-        if (auto life = answer_cache_.insert(question, dnssec_ok, *r, now)) {
-            job->result.wire.base_ms = now;
-            job->result.wire.expires_ms = now + std::uint64_t{*life} * 1000;
-        } else {
-            job->result.reusable = false;
-        }
-        after_hop(job, icann_hop(std::move(*r), name, question.type, config_.top_level_domain));
-    });
+    upstream_.forward(
+        question, dnssec_ok, [this, alive, job, name, question, dnssec_ok](Result<dns::Packet> r) {
+            if (alive.expired()) return;
+            if (!r) return fail(job, dns::rcode::SERVFAIL, "upstream: " + r.error().message);
+            const std::uint64_t now = clocks_.mono_ms();
+            if (auto life = answer_cache_.insert(question, dnssec_ok, *r, now)) {
+                job->result.wire.base_ms = now;
+                job->result.wire.expires_ms = now + std::uint64_t{*life} * 1000;
+            } else {
+                job->result.reusable = false;
+            }
+            after_hop(job, icann_hop(std::move(*r), name, question.type, config_.top_level_domain));
+        });
 }
 
 void Resolver::after_hop(const JobPtr& job, Hop hop) {

@@ -3,13 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <utility>
 
 #include "common/log.hpp"
+#include "common/file.hpp"
 #include "pkarr/zone_file.hpp"
 #include "storage/keep_alive.hpp"
 #include "storage/packet_cache.hpp"
@@ -132,20 +131,7 @@ FileStamp stamp_of(const std::string& path) {
 }
 
 Result<std::string> read_text(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) return make_error(path + ": is a directory");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return make_error(path + ": cannot open: " + std::strerror(errno));
-    std::string text;
-    char buf[4096];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        text.append(buf, static_cast<std::size_t>(in.gcount()));
-        if (text.size() > pkarr::max_zone_file_bytes)
-            return make_error(path + ": larger than " + std::to_string(pkarr::max_zone_file_bytes) +
-                              " bytes");
-    }
-    if (in.bad()) return make_error(path + ": read error");
-    return text;
+    return read_bounded_file(path, pkarr::max_zone_file_bytes);
 }
 
 Result<pkarr::SignedPacket> sign_zone(const pkarr::Keypair& keypair, const std::vector<dns::Record>& records,

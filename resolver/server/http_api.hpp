@@ -80,7 +80,8 @@ struct HttpBackends {
     // DoH: the pipeline's entry point, as the DNS listeners call it.
     pipeline::Process dns;
     // Relay GET: pipeline::PacketStore::lookup (cache, then the DHT) and pipeline::PacketStore::cached.
-    std::function<void(const pkarr::PublicKey&, pipeline::PacketStore::Admit, pipeline::PacketStore::Done)> lookup;
+    std::function<void(const pkarr::PublicKey&, pipeline::PacketStore::Admit, pipeline::PacketStore::Done)>
+        lookup;
     std::function<std::shared_ptr<const pkarr::SignedPacket>(const pkarr::PublicKey&)> cached;
     // Relay PUT: pipeline::PacketStore::offer, then the DHT publish (done gets how many nodes stored it).
     std::function<pipeline::PacketStore::Offer(const pkarr::SignedPacket&)> offer;

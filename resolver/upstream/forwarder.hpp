@@ -59,7 +59,6 @@ inline constexpr int all_failed = 1, overloaded = 2, closed = 3, bad_request = 4
 
 class Forwarder final : public pipeline::Upstream {
 public:
-
     Forwarder(uv::Loop& loop, ForwarderConfig config);
     ~Forwarder() override;  // = close()
     Forwarder(const Forwarder&) = delete;

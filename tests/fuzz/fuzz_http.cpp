@@ -10,7 +10,10 @@
 #include <string_view>
 
 #include "pkarr/signed_packet.hpp"
+#include <variant>
+
 #include "resolver/server/http_api.hpp"
+#include "resolver/pipeline/frontend.hpp"
 #include "resolver/pipeline/query.hpp"
 
 using namespace pkdns;
@@ -31,9 +34,21 @@ HttpApi& api() {
     static pkarr::Micros wall = 1'700'000'000'000'000;
     static HttpApi instance = [] {
         HttpBackends b;
-        // DoH: a fixed NOERROR answer built by the real finalize().
-        b.dns = [](Request request, ClientInfo, ReplyFn reply) {
-            reply(finalize(request, dns::Packet{}, Transport::https));
+        // DoH: parse_request as the Frontend runs it, then a fixed NOERROR answer built by the
+        // real finalize(), sometimes now and sometimes through the reply function.
+        b.dns = [](ByteView message, const ClientInfo&, MakeReply later) -> Outcome {
+            static Bytes out;
+            auto parsed = parse_request(message);
+            if (auto* rejection = std::get_if<Rejection>(&parsed)) {
+                if (rejection->reply.empty()) return Outcome{};
+                out = std::move(rejection->reply);
+                return Outcome{Verdict::answer, out};
+            }
+            const Request& request = std::get<Request>(parsed);
+            out = finalize(request, dns::Packet{}, Transport::https);
+            if ((request.id & 1) == 0) return Outcome{Verdict::answer, out};
+            later()(out);
+            return Outcome{Verdict::later, {}};
         };
         b.lookup = [](const pkarr::PublicKey& key, PacketStore::Admit admit, PacketStore::Done done) {
             PacketLookup r;

@@ -1,11 +1,12 @@
-// The whole query pipeline on arbitrary bytes, the way the DNS listeners drive it:
-//   answer_cached() -> parse_request() -> Resolver::resolve_wire()  (twice: the second pass meets
-//   the caches the first one filled), and parse_request() -> resolve() -> finalize().
+// The whole query pipeline on arbitrary bytes, the way every transport drives it:
+//   Frontend::process() (wire cache, parse_request, admission, Resolver, finalize) twice, the
+//   second pass meeting the caches the first one filled; then parse_request() ->
+//   Resolver::resolve() -> finalize() directly.
 // The DHT is a synchronous fake holding one signed packet (a key from a fixed seed) and "not
 // found" for every other key; the ICANN upstream is a synchronous fake answering a few names
 // (CNAMEs into the key, NXDOMAIN/NODATA with SOA, a large RRset) and failing the rest.
 // Every reply must parse as a response with the query's ID and question, fit the transport, and
-// every completion must run exactly once. A fresh Resolver per input keeps runs reproducible.
+// every completion must run exactly once. A fresh pipeline per input keeps runs reproducible.
 //
 // Input: byte 0 = options: bits 0-1 transport (udp, tcp, https), bits 2-3 client address (the
 //        last one is outside the allow list), bit 4 DHT down, bit 5 no wire cache, bit 6 no TLD
@@ -32,6 +33,7 @@
 #include "pkarr/signed_packet.hpp"
 #include "resolver/pipeline/packet_store.hpp"
 #include "resolver/pipeline/query.hpp"
+#include "resolver/pipeline/frontend.hpp"
 #include "resolver/pipeline/resolver.hpp"
 
 using namespace pkdns;
@@ -194,14 +196,6 @@ std::size_t limit_for(const Request& request, Transport transport) {
     return transport == Transport::udp ? request.max_udp_size() : 65535;
 }
 
-// A reply from the wire cache: only plain queries get there, which parse_request accepts too.
-void check_cached_reply(ByteView query, ByteView wire, Transport transport) {
-    auto parsed = parse_request(query);
-    check(std::holds_alternative<Request>(parsed));
-    const Request& request = std::get<Request>(parsed);
-    check_reply(request, wire, limit_for(request, transport));
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -220,10 +214,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     config.top_level_domain = (options & 0x40) ? "" : "key";
     config.disable_any_queries = (options & 0x80) != 0;
     config.max_recursion_depth = (options & 0x40) ? 2 : 15;
-    config.query_rate_limit = (options & 0x80) ? 1 : 0;  // a burst of 1: the second pass is REFUSED
-    config.query_rate_limit_burst = config.query_rate_limit;
     config.answer_cache.max_bytes = 64 * 1024;
-    config.wire_cache_bytes = (options & 0x20) ? 0 : 64 * 1024;
+    FrontendConfig frontend_config;
+    frontend_config.query_rate_limit = (options & 0x80) ? 1 : 0;  // a burst of 1: the second pass is REFUSED
+    frontend_config.query_rate_limit_burst = frontend_config.query_rate_limit;
+    frontend_config.wire_cache_bytes = (options & 0x20) ? 0 : 64 * 1024;
 
     FakeSource source;
     source.offline = (options & 0x10) != 0;
@@ -239,31 +234,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     clocks.wall_micros = [&wall] { return wall; };
     clocks.mono_ms = [&mono] { return mono; };
     Resolver resolver(config, pkarr, upstream, clocks);
+    Frontend frontend(frontend_config, resolver, [&mono] { return mono; });
 
-    // The listeners' path, twice.
+    // The transports' path, twice.
     for (int pass = 0; pass < 2; ++pass) {
-        ByteView cached;
-        if (resolver.answer_cached(query, client, cached)) {
-            if (!cached.empty()) check_cached_reply(query, cached, client.transport);
-        } else {
-            auto parsed = parse_request(query);
-            if (auto* rejection = std::get_if<Rejection>(&parsed)) {
-                if (!rejection->reply.empty()) {
-                    auto reply = dns::parse_packet(rejection->reply);
-                    check(reply.ok() && reply->id == get_u16(query.data()));
-                }
-                return 0;  // nothing else to drive with this input
-            }
-            const Request& request = std::get<Request>(parsed);
-            int calls = 0;
-            Bytes out;
-            resolver.resolve_wire(request, client, [&](Bytes wire) {
+        int calls = 0;
+        Bytes later_reply;
+        const Outcome o = frontend.process(query, client, [&] {
+            return ReplyFn([&](Bytes wire) {
                 ++calls;
-                out = std::move(wire);
+                later_reply = std::move(wire);
             });
-            check(calls == 1);  // synchronous fakes: the completion has run, once
-            check_reply(request, out, limit_for(request, client.transport));
+        });
+        // Synchronous fakes: every answer is immediate, and no reply function runs.
+        check(o.verdict != Verdict::later && calls == 0);
+        auto parsed = parse_request(query);
+        if (auto* rejection = std::get_if<Rejection>(&parsed)) {
+            check(o.verdict == (rejection->reply.empty() ? Verdict::drop : Verdict::answer));
+            if (o.verdict == Verdict::answer) {
+                auto reply = dns::parse_packet(o.reply);
+                check(reply.ok() && reply->id == get_u16(query.data()));
+            }
+            return 0;  // nothing else to drive with this input
         }
+        check(o.verdict == Verdict::answer);
+        const Request& request = std::get<Request>(parsed);
+        check_reply(request, o.reply, limit_for(request, client.transport));
         wall += static_cast<pkarr::Micros>(advance_s) * 1'000'000;
         mono += static_cast<std::uint64_t>(advance_s) * 1000;
     }
@@ -275,9 +271,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Request& request = *request_ptr;
     int calls = 0;
     std::optional<dns::Packet> answer;
-    resolver.resolve(request, client, [&](dns::Packet p) {
+    resolver.resolve(request, client.address.ip, [&](ResolvedAnswer a) {
         ++calls;
-        answer = std::move(p);
+        answer = std::move(a.packet);
     });
     check(calls == 1 && answer.has_value());
     bool complete = false;

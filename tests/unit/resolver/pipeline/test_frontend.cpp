@@ -150,8 +150,8 @@ TEST_CASE("an ICANN answer is served from the wire cache with the same bytes and
 TEST_CASE("a wire hit still passes the allow list and the rate limit") {
     WirePipeline p(1, 2);  // 1 query/s, burst 2
     const Bytes q = WirePipeline::query("example.com", dns::type::A, 1);
-    p.ask(q);                     // token 1, stored
-    REQUIRE(p.ask(q).wire_hit);   // token 2
+    p.ask(q);                    // token 1, stored
+    REQUIRE(p.ask(q).wire_hit);  // token 2
     auto refused = p.ask(q);
     dns::Packet r = parse(refused.reply);
     CHECK(r.rcode() == dns::rcode::REFUSED);

@@ -13,8 +13,8 @@
 
 using namespace pkdns;
 using namespace pkdns::relay::test;
-using upstream::CombinedSource;
 using pipeline::PacketSource;
+using upstream::CombinedSource;
 
 namespace {
 
@@ -232,11 +232,10 @@ TEST_CASE("combined: wired to PacketStore::offer, a late newer packet replaces t
     const auto kp = keypair(10);
     HeldLeg dht, relays;
     std::unique_ptr<pipeline::PacketStore> packet_store;
-    CombinedSource source({&dht, &relays},
-                          [&](pkarr::SignedPacket p) { packet_store->offer(std::move(p)); });
+    CombinedSource source({&dht, &relays}, [&](pkarr::SignedPacket p) { packet_store->offer(std::move(p)); });
     pkarr::Micros now = t0 + 1'000'000;
-    packet_store = std::make_unique<pipeline::PacketStore>(
-        source, nullptr, pipeline::PacketStoreConfig{}, [&] { return now; });
+    packet_store = std::make_unique<pipeline::PacketStore>(source, nullptr, pipeline::PacketStoreConfig{},
+                                                           [&] { return now; });
     std::optional<pipeline::PacketLookup> got;
     packet_store->lookup(
         kp.public_key(), [] { return true; }, [&](pipeline::PacketLookup l) { got = l; });
