@@ -41,20 +41,14 @@ void run_done(Forwarder::Done& done, Result<dns::Packet> result) noexcept {
 }  // namespace
 
 struct Forwarder::Pending {
-    Pending(uv::Loop& loop, const dns::Question& q, bool do_bit, Done d)
-        : question(q), dnssec_ok(do_bit), done(std::move(d)), timer(loop) {}
+    Pending(const dns::Question& q, bool do_bit, AttemptsConfig config, Done d)
+        : attempts(q, do_bit, config), done(std::move(d)) {}
 
-    dns::Question question;
-    bool dnssec_ok;
+    Attempts attempts;
     Done done;
-    std::size_t upstream = 0;
-    dns::Packet query;
-    Bytes wire;
-    std::uint64_t socket = 0;  // pool socket serial while waiting on UDP, 0 = none
-    std::unique_ptr<uv::TcpConnection> tcp;
-    Bytes tcp_buffer;
-    uv::Timer timer;
-    std::string errors;
+    std::optional<FlightKey> flight;         // while a UDP query is in flight
+    std::unique_ptr<uv::TcpConnection> tcp;  // while asking over TCP
+    std::optional<std::uint64_t> deadline;   // as entered in deadlines_
 };
 
 Forwarder::Forwarder(uv::Loop& loop, ForwarderConfig config) : loop_(loop), config_(std::move(config)) {}
@@ -63,37 +57,32 @@ Forwarder::~Forwarder() {
     close();
 }
 
-dns::Packet Forwarder::make_query(const dns::Question& question, std::uint16_t id, bool dnssec_ok,
-                                  std::uint16_t udp_size) {
-    dns::Packet q;
-    q.id = id;
-    q.flags = dns::flag::RD;
-    q.questions.push_back(question);
-    dns::Record opt;  // owner = root
-    opt.type = dns::type::OPT;
-    opt.klass = udp_size;
-    opt.ttl = dnssec_ok ? 0x8000u : 0u;  // extended rcode 0, version 0, DO flag
-    q.additional.push_back(std::move(opt));
-    return q;
-}
-
-bool Forwarder::reply_matches(const dns::Packet& query, const dns::Packet& reply) {
-    if ((reply.flags & dns::flag::QR) == 0 || reply.id != query.id || reply.opcode() != 0) return false;
-    if (reply.questions.size() != 1 || query.questions.size() != 1) return false;
-    const auto& a = query.questions.front();
-    const auto& b = reply.questions.front();
-    return a.name == b.name && a.type == b.type && a.klass == b.klass;
-}
-
 void Forwarder::forward(const dns::Question& question, bool dnssec_ok, Done done) {
     if (closed_) return run_done(done, make_error("forwarder closed", forward_error::closed));
-    if (config_.upstreams.empty())
-        return run_done(done, make_error("no upstream servers configured", forward_error::all_failed));
     if (pending_.size() >= config_.max_in_flight)
         return run_done(done, make_error("too many upstream queries in flight", forward_error::overloaded));
     const std::uint64_t id = next_id_++;
-    pending_.emplace(id, std::make_unique<Pending>(loop_, question, dnssec_ok, std::move(done)));
-    send_udp(id);
+    const AttemptsConfig attempts{config_.upstreams, config_.timeout_ms, config_.edns_udp_size};
+    auto& p = *pending_.emplace(id, std::make_unique<Pending>(question, dnssec_ok, attempts, std::move(done)))
+                   .first->second;
+    apply(id, p.attempts.start());
+}
+
+void Forwarder::apply(std::uint64_t id, Step step) {
+    for (;;) {
+        auto it = pending_.find(id);
+        if (it == pending_.end() || step.kind == Step::Kind::wait) break;
+        Pending& p = *it->second;
+        if (!step.failed.empty()) spdlog::debug("upstream {}", step.failed);
+        release_transport(p);  // any step but wait ends the current attempt
+        if (step.kind == Step::Kind::finished) return finish(id, std::move(*step.result));
+        if (step.kind == Step::Kind::send_tcp) {
+            send_tcp(id, p, std::move(step.frame));
+            break;
+        }
+        step = send_udp(id, p, step.upstream);
+    }
+    if (auto it = pending_.find(id); it != pending_.end()) track_deadline(id, *it->second);
 }
 
 std::uint32_t Forwarder::random32() {
@@ -130,52 +119,46 @@ Result<std::uint64_t> Forwarder::pick_socket(bool v6, std::uint32_t random) {
     return serial;
 }
 
-void Forwarder::release_udp(Pending& p) {
-    if (p.socket == 0) return;
-    flights_.erase(FlightKey{p.socket, p.upstream, p.query.id});
-    auto it = sockets_.find(p.socket);
-    p.socket = 0;
+void Forwarder::release_transport(Pending& p) {
+    p.tcp.reset();
+    if (!p.flight) return;
+    const FlightKey key = *p.flight;
+    p.flight.reset();
+    flights_.erase(key);
+    auto it = sockets_.find(key.socket);
     if (it == sockets_.end()) return;
     if (it->second.outstanding > 0) --it->second.outstanding;
     if (it->second.retired && it->second.outstanding == 0) sockets_.erase(it);
 }
 
-void Forwarder::send_udp(std::uint64_t id) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending& p = *it->second;
-    if (p.upstream >= config_.upstreams.size())
-        return finish(id, make_error("all upstreams failed: " + p.errors, forward_error::all_failed));
-    const SocketAddress& upstream = config_.upstreams[p.upstream];
-    p.tcp.reset();
-
+Step Forwarder::send_udp(std::uint64_t id, Pending& p, std::size_t upstream) {
+    const SocketAddress& to = config_.upstreams[upstream];
     // A random socket and a random ID not in flight on that socket to that upstream (bounded:
     // with max_in_flight far below 65536 a free ID is found in a try or two).
     FlightKey key{};
     bool placed = false;
     for (int attempt = 0; attempt < 64 && !placed; ++attempt) {
         const std::uint32_t r = random32();
-        auto socket = pick_socket(upstream.ip.is_v6(), r >> 16);
-        if (!socket) return next_upstream(id, socket.error().message);
-        key = FlightKey{socket.value(), p.upstream, static_cast<std::uint16_t>(r & 0xffff)};
+        auto socket = pick_socket(to.ip.is_v6(), r >> 16);
+        if (!socket) return p.attempts.udp_failed(socket.error().message);
+        key = FlightKey{socket.value(), upstream, static_cast<std::uint16_t>(r & 0xffff)};
         placed = flights_.emplace(key, id).second;
     }
-    if (!placed) return next_upstream(id, "no free query id");
+    if (!placed) return p.attempts.udp_failed("no free query id");
     PoolSocket& socket = sockets_.at(key.socket);
-    p.socket = key.socket;
+    p.flight = key;
     ++socket.sent;
     ++socket.outstanding;
     socket.last_used_ms = loop_.now_ms();
-    p.query = make_query(p.question, key.id, p.dnssec_ok, config_.edns_udp_size);
-    p.wire = dns::encode_packet(p.query);
-    if (auto r = socket.udp->send(p.wire, upstream); !r) return next_upstream(id, r.error().message);
-    p.timer.start(config_.timeout_ms, 0, [this, id] { next_upstream(id, "udp timeout"); });
+    const Bytes wire = p.attempts.udp_placed(key.socket, key.id, loop_.now_ms());
+    if (auto r = socket.udp->send(wire, to); !r) return p.attempts.udp_failed(r.error().message);
+    return Step{};
 }
 
 void Forwarder::on_udp(std::uint64_t socket, ByteView data, const SocketAddress& from) {
     if (data.size() < 12) return;
     const std::uint16_t dns_id = get_u16(data.data());
-    // Spoofing defence: the socket, the upstream's address, our ID and our question must match.
+    // Only routing: the core checks socket, source, ID and question again.
     for (std::size_t upstream = 0; upstream < config_.upstreams.size(); ++upstream) {
         if (from != config_.upstreams[upstream]) continue;
         auto flight = flights_.find(FlightKey{socket, upstream, dns_id});
@@ -183,67 +166,33 @@ void Forwarder::on_udp(std::uint64_t socket, ByteView data, const SocketAddress&
         const std::uint64_t id = flight->second;
         auto it = pending_.find(id);
         if (it == pending_.end()) return;
-        auto reply = dns::parse_packet(data);
-        if (!reply || !reply_matches(it->second->query, reply.value())) return;
-        if ((reply->flags & dns::flag::TC) != 0) return send_tcp(id);
-        return finish(id, std::move(reply).value());
+        return apply(id, it->second->attempts.on_udp(socket, from, data, loop_.now_ms()));
     }
 }
 
-void Forwarder::send_tcp(std::uint64_t id) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending& p = *it->second;
-    release_udp(p);
-    p.tcp_buffer.clear();
+void Forwarder::send_tcp(std::uint64_t id, Pending& p, Bytes frame) {
     p.tcp = std::make_unique<uv::TcpConnection>(loop_);
-    p.timer.start(config_.timeout_ms, 0, [this, id] { next_upstream(id, "tcp timeout"); });
+    auto on_step = [this, id](auto event) {
+        if (auto it = pending_.find(id); it != pending_.end()) apply(id, event(it->second->attempts));
+    };
     // Any close before a full reply (refused, reset, EOF) fails this upstream.
-    p.tcp->set_on_close([this, id](Result<void> why) {
-        next_upstream(id, why ? std::string("tcp closed before the reply") : "tcp " + why.error().message);
+    p.tcp->set_on_close([on_step](Result<void> why) {
+        on_step([&](Attempts& a) {
+            return a.on_tcp_closed(why ? std::string("tcp closed before the reply")
+                                       : "tcp " + why.error().message);
+        });
     });
-    Bytes frame;
-    put_u16(frame, static_cast<std::uint16_t>(p.wire.size()));
-    frame.insert(frame.end(), p.wire.begin(), p.wire.end());
-    p.tcp->connect(config_.upstreams[p.upstream], 0, [this, id, frame = std::move(frame)](Result<void> r) {
+    const SocketAddress& to = config_.upstreams[p.attempts.upstream()];
+    p.tcp->connect(to, 0, [this, id, on_step, frame = std::move(frame)](Result<void> r) {
         if (!r) return;  // on_close reports it
         auto it = pending_.find(id);
         if (it == pending_.end() || !it->second->tcp) return;
         auto& tcp = *it->second->tcp;
         if (auto w = tcp.write(frame); !w) return tcp.close();
-        if (auto s = tcp.start_read([this, id](ByteView data) { on_tcp_data(id, data); }); !s) tcp.close();
+        auto read = tcp.start_read(
+            [on_step](ByteView data) { on_step([&](Attempts& a) { return a.on_tcp_data(data); }); });
+        if (!read) tcp.close();
     });
-}
-
-void Forwarder::on_tcp_data(std::uint64_t id, ByteView data) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending& p = *it->second;
-    p.tcp_buffer.insert(p.tcp_buffer.end(), data.begin(), data.end());
-    if (p.tcp_buffer.size() < 2) return;
-    const std::size_t length = get_u16(p.tcp_buffer.data());
-    if (p.tcp_buffer.size() < 2 + length) return;  // bounded: length <= 65535
-    auto reply = dns::parse_packet(ByteView(p.tcp_buffer).subspan(2, length));
-    if (!reply) return next_upstream(id, "bad tcp reply: " + reply.error().message);
-    // One query per connection: any other message means the upstream is broken.
-    if (!reply_matches(p.query, reply.value()))
-        return next_upstream(id, "tcp reply does not match the query");
-    finish(id, std::move(reply).value());
-}
-
-void Forwarder::next_upstream(std::uint64_t id, const std::string& why) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending& p = *it->second;
-    const std::string name = config_.upstreams[p.upstream].to_string();
-    spdlog::debug("upstream {}: {}", name, why);
-    if (!p.errors.empty()) p.errors += "; ";
-    p.errors += name + ": " + why;
-    p.timer.stop();
-    release_udp(p);
-    p.tcp.reset();
-    ++p.upstream;
-    send_udp(id);
 }
 
 void Forwarder::finish(std::uint64_t id, Result<dns::Packet> result) {
@@ -251,14 +200,65 @@ void Forwarder::finish(std::uint64_t id, Result<dns::Packet> result) {
     if (it == pending_.end()) return;
     std::unique_ptr<Pending> p = std::move(it->second);
     pending_.erase(it);
-    release_udp(*p);
+    release_transport(*p);
+    if (p->deadline) deadlines_.erase({*p->deadline, id});
+    arm_sweep();
     Done done = std::move(p->done);
-    p.reset();  // closes its sockets and timer before the caller sees the result
+    p.reset();
     run_done(done, std::move(result));
+}
+
+// Why one timer at the earliest deadline and not a fixed tick: timeouts stay exact (timeout_ms
+// is configuration and tests measure it), an idle forwarder never wakes the loop, and the
+// ordered set finds what is due without scanning every pending query. Every query has the same
+// timeout, so a new deadline is rarely earlier than the armed one: re-arming is rare too.
+void Forwarder::track_deadline(std::uint64_t id, Pending& p) {
+    const std::optional<std::uint64_t> deadline = p.attempts.deadline();
+    if (deadline == p.deadline) return;
+    if (p.deadline) deadlines_.erase({*p.deadline, id});
+    if (deadline) deadlines_.emplace(*deadline, id);
+    p.deadline = deadline;
+    arm_sweep();
+}
+
+void Forwarder::arm_sweep() {
+    if (closed_ || sweeping_) return;
+    if (deadlines_.empty()) {
+        if (sweep_) sweep_->stop();
+        sweep_at_.reset();
+        return;
+    }
+    const std::uint64_t at = deadlines_.begin()->first;
+    if (sweep_at_ == at) return;
+    if (!sweep_) sweep_ = std::make_unique<uv::Timer>(loop_);
+    const std::uint64_t now = loop_.now_ms();
+    // At least 1 ms: a 0 ms timer started inside the sweep would run again in the same pass.
+    sweep_->start(at > now ? at - now : 1, 0, [this] { sweep(); });
+    sweep_at_ = at;
+}
+
+void Forwarder::sweep() {
+    sweep_at_.reset();  // a one-shot timer that fired
+    const std::uint64_t now = loop_.now_ms();
+    std::vector<std::uint64_t> due;
+    for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it)
+        due.push_back(it->second);
+    sweeping_ = true;  // armed once below, not per expired query
+    // A done callback may forward(), close() or even destroy this: looked up again each time.
+    const std::weak_ptr<char> alive = alive_;
+    for (std::uint64_t id : due) {
+        if (auto it = pending_.find(id); it != pending_.end()) apply(id, it->second->attempts.on_time(now));
+        if (alive.expired()) return;
+    }
+    sweeping_ = false;
+    arm_sweep();
 }
 
 void Forwarder::close() {
     closed_ = true;
+    sweep_.reset();
+    sweep_at_.reset();
+    deadlines_.clear();
     flights_.clear();
     auto sockets = std::move(sockets_);
     sockets_.clear();

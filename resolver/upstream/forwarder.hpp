@@ -1,12 +1,11 @@
 #pragma once
-// Upstream (ICANN) forwarder on libuv (design.md §3 step 5).
+// Upstream (ICANN) forwarder on libuv (design.md §3 step 5): the driver of Attempts
+// (attempts.hpp), which decides per question what to send where, which replies count, TCP on
+// TC=1 and when to move to the next upstream.
 //
-// Each query gets a fresh 16-bit ID from getrandom(2), RD=1 and an EDNS(0) OPT (1232-byte UDP
-// size, DO when asked), and goes out on a randomly chosen socket of a pool of `udp_sockets` UDP
-// sockets, each bound to port 0 (a kernel-chosen random ephemeral port). A reply is accepted
-// only when it arrives on that socket, comes from the upstream's address and port, is a
-// response (QR=1) to a QUERY with our ID, and echoes our question (name case-insensitive, type,
-// class); anything else is ignored and we keep waiting.
+// Each query gets a fresh 16-bit ID from getrandom(2) and goes out on a randomly chosen socket
+// of a pool of `udp_sockets` UDP sockets, each bound to port 0 (a kernel-chosen random
+// ephemeral port).
 // Why a pool and not a socket per query: socket/bind/close per query (and the 64 KiB receive
 // buffer) cost more than the rest of the query. A spoofer must still guess 16 bits of ID and
 // one of the pool's random ports, and the ports keep moving: a socket is retired after
@@ -14,22 +13,23 @@
 // in-flight query is done) and replaced by a new one on a fresh random port, as unbound's
 // outgoing-range does. In-flight queries are keyed by (socket, upstream, ID); an ID already in
 // flight on the same socket and upstream is never reused (another ID is drawn).
-// TC=1 -> the same upstream is asked again
-// over TCP (2-byte length framing). A timeout (timeout_ms per upstream and transport) or a
-// failure moves on to the next upstream; when every upstream failed the result is an error.
+// Timeouts: one sweep timer for the whole forwarder, armed at the earliest deadline.
 //
 // Every `done` runs exactly once: with the reply, with an error, immediately (inside forward())
 // when the forwarder is closed or max_in_flight queries are pending, or with an error from
 // close() / the destructor for queries still pending.
 //
-// Handle callbacks capture `this` and a query id: the sockets and timers are owned (through
-// the pending table) by this object, and an owner that is gone runs no callback (common/uv.hpp).
+// Handle callbacks capture `this` and a query id: the sockets and the timer are owned by this
+// object, and an owner that is gone runs no callback (common/uv.hpp).
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/dns/record.hpp"
@@ -37,6 +37,7 @@
 #include "common/socket_address.hpp"
 #include "common/uv.hpp"
 #include "resolver/pipeline/upstream.hpp"
+#include "resolver/upstream/attempts.hpp"
 
 namespace pkdns::upstream {
 
@@ -51,11 +52,6 @@ struct ForwarderConfig {
     // Tests only: the random source for IDs (low 16 bits) and socket choice; null = getrandom(2).
     std::function<std::uint32_t()> random_for_tests;
 };
-
-// Error codes in Error::code for the resolver's logs and metrics.
-namespace forward_error {
-inline constexpr int all_failed = 1, overloaded = 2, closed = 3, bad_request = 4;
-}
 
 class Forwarder final : public pipeline::Upstream {
 public:
@@ -73,12 +69,6 @@ public:
     // opened in total; for tests and metrics.
     std::size_t udp_sockets_open() const { return sockets_.size(); }
     std::uint64_t udp_sockets_opened() const { return next_socket_ - 1; }
-
-    // The query sent upstream (exposed for tests and the fuzz/packet tools).
-    static dns::Packet make_query(const dns::Question& question, std::uint16_t id, bool dnssec_ok,
-                                  std::uint16_t udp_size);
-    // True when `reply` answers `query`: QR set, same ID, opcode QUERY, one question equal to ours.
-    static bool reply_matches(const dns::Packet& query, const dns::Packet& reply);
 
 private:
     struct Pending;
@@ -101,16 +91,21 @@ private:
         }
     };
 
-    void send_udp(std::uint64_t id);
-    void send_tcp(std::uint64_t id);
+    // Carries out the core's steps for query `id` until it waits or is finished.
+    void apply(std::uint64_t id, Step step);
+    // Places a send_udp step: the core's next step when that failed, else wait.
+    Step send_udp(std::uint64_t id, Pending& p, std::size_t upstream);
+    void send_tcp(std::uint64_t id, Pending& p, Bytes frame);
     void on_udp(std::uint64_t socket, ByteView data, const SocketAddress& from);
     std::uint32_t random32();
     // A pool socket of that address family (opening or replacing one as needed): its serial.
     Result<std::uint64_t> pick_socket(bool v6, std::uint32_t random);
-    void release_udp(Pending& p);
-    void on_tcp_data(std::uint64_t id, ByteView data);
-    void next_upstream(std::uint64_t id, const std::string& why);
+    void release_transport(Pending& p);
     void finish(std::uint64_t id, Result<dns::Packet> result);
+    // The sweep timer: deadlines_ follows each core's deadline(); the timer fires at the first.
+    void track_deadline(std::uint64_t id, Pending& p);
+    void arm_sweep();
+    void sweep();
 
     uv::Loop& loop_;
     ForwarderConfig config_;
@@ -120,6 +115,11 @@ private:
     std::vector<std::uint64_t> pool_v4_, pool_v6_;           // serials; 0 = not open yet
     std::uint64_t next_socket_ = 1;
     std::unordered_map<FlightKey, std::uint64_t, FlightKeyHash> flights_;  // -> query id
+    std::set<std::pair<std::uint64_t, std::uint64_t>> deadlines_;          // (deadline, query id)
+    std::unique_ptr<uv::Timer> sweep_;                                     // null until needed
+    std::optional<std::uint64_t> sweep_at_;                                // when it is armed for
+    bool sweeping_ = false;
+    std::shared_ptr<char> alive_ = std::make_shared<char>();  // expires with this (for sweep())
     bool closed_ = false;
 };
 
