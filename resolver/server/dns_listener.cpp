@@ -10,12 +10,14 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 
 #include "common/uv_tcp.hpp"
+#include "resolver/server/tcp_session.hpp"
 
 namespace pkdns::server {
 
@@ -241,16 +243,16 @@ Result<SocketAddress> BatchUdp::local_address() const {
 }
 
 struct Conn {
-    std::uint64_t id = 0;
+    Conn(std::uint64_t i, std::unique_ptr<uv::TcpConnection> t, const TcpSessionLimits& limits,
+         std::uint64_t now_ms)
+        : id(i), tcp(std::move(t)), session(limits, now_ms) {}
+
+    std::uint64_t id;
     std::unique_ptr<uv::TcpConnection> tcp;
     SocketAddress peer;
-    Bytes inbuf;                         // received bytes not yet dispatched
-    std::size_t pending = 0;             // queries handed to the handler, reply not yet given
-    std::uint64_t last_activity_ms = 0;  // last byte received or reply sent
-    std::uint64_t partial_since_ms = 0;  // when the incomplete frame at the buffer's end began (0 = none)
-    bool eof = false;
-    bool closing = false;
-    bool processing = false;  // inside process_frames (a synchronous reply must not re-enter it)
+    TcpSession session;
+    bool closing = false;  // the session's close or shutdown has been carried out
+    bool pumping = false;  // inside pump (a synchronous reply must not re-enter it)
 };
 
 }  // namespace
@@ -261,6 +263,7 @@ struct DnsListener::State : std::enable_shared_from_this<DnsListener::State> {
     uv::Loop& loop;
     pipeline::Process process;
     ListenerOptions options;
+    TcpSessionLimits limits;
     ListenerStats stats;
     std::vector<std::unique_ptr<BatchUdp>> udp;  // indexes are captured by UDP replies
     std::vector<std::unique_ptr<uv::TcpListener>> tcp;
@@ -276,13 +279,15 @@ struct DnsListener::State : std::enable_shared_from_this<DnsListener::State> {
     }
 
     void on_udp(std::size_t index, ByteView data, const SocketAddress& from);
+    bool make_room();
     void on_accept(std::unique_ptr<uv::TcpConnection> tcp_conn);
     void on_tcp_data(std::uint64_t id, ByteView data);
-    void process_frames(const std::shared_ptr<Conn>& c);
+    void on_tcp_eof(std::uint64_t id);
     void on_tcp_reply(std::uint64_t id, Bytes reply);
-    void write_frame(const std::shared_ptr<Conn>& c, ByteView message);
-    void maybe_finish(const std::shared_ptr<Conn>& c);
-    void close_conn(const std::shared_ptr<Conn>& c);
+    void pump(const std::shared_ptr<Conn>& c);
+    void hand_over(const std::shared_ptr<Conn>& c, ByteView message);
+    void write(const std::shared_ptr<Conn>& c, const Bytes& framed);
+    void settle(const std::shared_ptr<Conn>& c);
     void on_sweep();
     void start_sweep();
 };
@@ -302,43 +307,36 @@ void DnsListener::State::on_udp(std::size_t index, ByteView data, const SocketAd
     if (outcome.verdict == pipeline::Verdict::answer) udp[index]->send(outcome.reply, from);
 }
 
+// At the connection cap: closes the connection idle the longest; false with none idle.
+bool DnsListener::State::make_room() {
+    auto victim = oldest_idle(conns.begin(), conns.end(),
+                              [](const auto& entry) -> const TcpSession& { return entry.second->session; });
+    if (victim == conns.end()) return false;
+    const std::shared_ptr<Conn> c = victim->second;
+    c->session.close(TcpClose::evicted);
+    settle(c);
+    conns.erase(c->id);
+    return true;
+}
+
 void DnsListener::State::on_accept(std::unique_ptr<uv::TcpConnection> tcp_conn) {
     if (closed) return;
-    if (conns.size() >= options.max_tcp_connections) {
-        // Make room by closing the connection idle the longest; with none idle, refuse.
-        std::shared_ptr<Conn> victim;
-        for (auto& [id, c] : conns) {
-            if (c->closing || c->pending > 0) continue;
-            if (!victim || c->last_activity_ms < victim->last_activity_ms) victim = c;
-        }
-        if (!victim) {
-            ++stats.tcp_refused;
-            return;  // tcp_conn is destroyed, which closes it
-        }
-        ++stats.tcp_closed_idle;
-        close_conn(victim);
-        conns.erase(victim->id);
+    if (conns.size() >= options.max_tcp_connections && !make_room()) {
+        ++stats.tcp_refused;
+        return;  // tcp_conn is destroyed, which closes it
     }
     ++stats.tcp_accepted;
-    auto c = std::make_shared<Conn>();
-    c->id = next_conn_id++;
-    c->tcp = std::move(tcp_conn);
+    const std::uint64_t id = next_conn_id++;
+    auto c = std::make_shared<Conn>(id, std::move(tcp_conn), limits, loop.now_ms());
     if (auto peer = c->tcp->peer_address()) c->peer = peer.value();
-    c->last_activity_ms = loop.now_ms();
     (void)c->tcp->set_nodelay(true);
 
     std::weak_ptr<State> weak = weak_from_this();
-    const std::uint64_t id = c->id;
     c->tcp->set_on_close([weak, id](Result<void>) {
         if (auto s = weak.lock()) s->conns.erase(id);
     });
     c->tcp->set_on_eof([weak, id] {
-        auto s = weak.lock();
-        if (!s) return;
-        if (auto conn = s->find(id)) {
-            conn->eof = true;
-            s->maybe_finish(conn);
-        }
+        if (auto s = weak.lock()) s->on_tcp_eof(id);
     });
     if (!c->tcp->start_read([weak, id](ByteView data) {
             if (auto s = weak.lock()) s->on_tcp_data(id, data);
@@ -351,122 +349,106 @@ void DnsListener::State::on_accept(std::unique_ptr<uv::TcpConnection> tcp_conn) 
 void DnsListener::State::on_tcp_data(std::uint64_t id, ByteView data) {
     auto c = find(id);
     if (!c || c->closing) return;
-    c->last_activity_ms = loop.now_ms();
-    // Room for every frame we may hold back (pending cap reached) plus one being received.
-    const std::size_t cap = (options.max_pending_per_connection + 1) * (options.max_tcp_query_bytes + 2);
-    if (c->inbuf.size() + data.size() > cap) {
-        ++stats.tcp_closed_protocol;
-        close_conn(c);
-        return;
-    }
-    c->inbuf.insert(c->inbuf.end(), data.begin(), data.end());
-    process_frames(c);
+    c->session.receive(data, loop.now_ms());
+    pump(c);
 }
 
-void DnsListener::State::process_frames(const std::shared_ptr<Conn>& c) {
-    if (c->processing || c->closing) return;
-    c->processing = true;
-    auto self = shared_from_this();  // the handler may drop the listener
-    std::size_t pos = 0;
-    while (!c->closing && !closed && c->pending < options.max_pending_per_connection &&
-           c->inbuf.size() - pos >= 2) {
-        const std::size_t len = get_u16(c->inbuf.data() + pos);
-        if (len == 0 || len > options.max_tcp_query_bytes) {
-            ++stats.tcp_closed_protocol;
-            close_conn(c);
-            break;
-        }
-        if (c->inbuf.size() - pos - 2 < len) break;
-        const ByteView frame = ByteView(c->inbuf).subspan(pos + 2, len);
-        pos += 2 + len;
-        ++stats.tcp_messages;
-        c->last_activity_ms = loop.now_ms();
-        std::weak_ptr<State> weak = weak_from_this();
-        const std::uint64_t id = c->id;
-        pipeline::Outcome outcome{pipeline::Verdict::later, {}};
-        try {
-            outcome = process(frame, pipeline::ClientInfo{c->peer, pipeline::Transport::tcp, id}, [&] {
-                ++c->pending;
-                return pipeline::ReplyFn([weak, id](Bytes bytes) {
-                    if (auto s = weak.lock()) s->on_tcp_reply(id, std::move(bytes));
-                });
-            });
-        } catch (...) {  // a bug in the pipeline: this message goes unanswered, the connection lives on
-        }
-        if (outcome.verdict == pipeline::Verdict::drop) {  // a response or a runt: not a DNS client
-            ++stats.tcp_closed_protocol;
-            close_conn(c);
-            break;
-        }
-        if (outcome.verdict == pipeline::Verdict::answer) write_frame(c, outcome.reply);
-    }
-    c->processing = false;
-    if (c->closing || closed) return;
-    c->inbuf.erase(c->inbuf.begin(), c->inbuf.begin() + static_cast<std::ptrdiff_t>(pos));
-    // A frame that stays incomplete is a stalled (or slowloris) client; frames held back by
-    // the pending cap are our delay, not theirs.
-    const bool incomplete = !c->inbuf.empty() && c->pending < options.max_pending_per_connection;
-    if (!incomplete) {
-        c->partial_since_ms = 0;
-    } else if (c->partial_since_ms == 0) {
-        c->partial_since_ms = std::max<std::uint64_t>(loop.now_ms(), 1);
-    }
-    maybe_finish(c);
+void DnsListener::State::on_tcp_eof(std::uint64_t id) {
+    auto c = find(id);
+    if (!c || c->closing) return;
+    c->session.receive_fin();
+    pump(c);
 }
 
 void DnsListener::State::on_tcp_reply(std::uint64_t id, Bytes reply) {
     auto c = find(id);
     if (!c) return;
-    if (c->pending > 0) --c->pending;
-    if (c->closing) return;
-    if (!reply.empty()) {
-        c->last_activity_ms = loop.now_ms();
-        write_frame(c, reply);
-        if (c->closing) return;
+    write(c, c->session.reply(reply, loop.now_ms()));
+    pump(c);  // frames held back by the pending cap
+}
+
+// Hands every frame the session lets go to the pipeline, then carries out what it asks.
+void DnsListener::State::pump(const std::shared_ptr<Conn>& c) {
+    if (c->pumping || c->closing) return;
+    c->pumping = true;
+    auto self = shared_from_this();  // the pipeline may drop the listener
+    while (!closed) {
+        const std::optional<ByteView> message = c->session.next_frame(loop.now_ms());
+        if (!message) break;
+        ++stats.tcp_messages;
+        hand_over(c, *message);
     }
-    process_frames(c);  // frames held back by the pending cap
+    c->pumping = false;
+    if (!closed) settle(c);
 }
 
-void DnsListener::State::write_frame(const std::shared_ptr<Conn>& c, ByteView message) {
-    if (message.size() > max_tcp_message) return;  // finalize() never makes one; not sendable
-    Bytes framed;
-    framed.reserve(message.size() + 2);
-    put_u16(framed, static_cast<std::uint16_t>(message.size()));
-    framed.insert(framed.end(), message.begin(), message.end());
-    if (!c->tcp->write(framed) || c->tcp->write_queue_bytes() > options.max_tcp_write_queue_bytes) {
-        ++stats.tcp_closed_protocol;
-        close_conn(c);
+void DnsListener::State::hand_over(const std::shared_ptr<Conn>& c, ByteView message) {
+    std::weak_ptr<State> weak = weak_from_this();
+    const std::uint64_t id = c->id;
+    pipeline::Outcome outcome{pipeline::Verdict::later, {}};
+    try {
+        outcome = process(message, pipeline::ClientInfo{c->peer, pipeline::Transport::tcp, id}, [&] {
+            c->session.reply_owed();
+            return pipeline::ReplyFn([weak, id](Bytes bytes) {
+                if (auto s = weak.lock()) s->on_tcp_reply(id, std::move(bytes));
+            });
+        });
+    } catch (...) {  // a bug in the pipeline: this message goes unanswered, the connection lives on
+    }
+    if (outcome.verdict == pipeline::Verdict::drop) {  // a response or a runt: not a DNS client
+        c->session.dropped();
+    } else if (outcome.verdict == pipeline::Verdict::answer) {
+        write(c, c->session.answer(outcome.reply));
     }
 }
 
-// After the client's FIN: once every reply is out, end our side too.
-void DnsListener::State::maybe_finish(const std::shared_ptr<Conn>& c) {
-    if (!c->eof || c->closing || c->processing || c->pending > 0) return;
-    if (c->inbuf.size() >= 2 && c->inbuf.size() - 2 >= get_u16(c->inbuf.data()))
-        return;  // a complete frame waits
-    c->closing = true;
-    c->tcp->shutdown();
+void DnsListener::State::write(const std::shared_ptr<Conn>& c, const Bytes& framed) {
+    if (framed.empty() || c->closing) return;
+    if (c->tcp->write(framed)) {
+        c->session.written(c->tcp->write_queue_bytes());
+    } else {
+        c->session.write_failed();
+    }
 }
 
-void DnsListener::State::close_conn(const std::shared_ptr<Conn>& c) {
+void DnsListener::State::settle(const std::shared_ptr<Conn>& c) {
     if (c->closing) return;
+    if (c->session.should_shut_down()) c->session.close(TcpClose::finished);
+    switch (c->session.close_reason()) {
+        case TcpClose::none:
+            return;
+        case TcpClose::finished:  // the client's FIN and every reply out: end our side too
+            c->closing = true;
+            c->tcp->shutdown();
+            return;
+        case TcpClose::idle:
+        case TcpClose::stalled:
+        case TcpClose::evicted:
+            ++stats.tcp_closed_idle;
+            break;
+        case TcpClose::bad_frame:
+        case TcpClose::dropped:
+        case TcpClose::input_full:
+        case TcpClose::write_full:
+        case TcpClose::write_failed:
+            ++stats.tcp_closed_protocol;
+            break;
+    }
     c->closing = true;
     c->tcp->close();  // on_close erases it from the table
 }
 
 void DnsListener::State::on_sweep() {
     const std::uint64_t now = loop.now_ms();
-    const std::uint64_t idle = options.tcp_idle_timeout_ms;
-    std::vector<std::shared_ptr<Conn>> expired;
+    std::vector<std::pair<std::shared_ptr<Conn>, TcpClose>> expired;
     for (auto& [id, c] : conns) {
-        if (c->closing || c->pending > 0) continue;
-        const bool idle_too_long = now - c->last_activity_ms >= idle;
-        const bool stalled = c->partial_since_ms != 0 && now - c->partial_since_ms >= idle;
-        if (idle_too_long || stalled) expired.push_back(c);
+        if (c->closing) continue;
+        if (const TcpClose reason = c->session.expiry(now); reason != TcpClose::none)
+            expired.emplace_back(c, reason);
     }
-    for (auto& c : expired) {
-        ++stats.tcp_closed_idle;
-        close_conn(c);
+    for (auto& [c, reason] : expired) {
+        c->session.close(reason);
+        settle(c);
     }
 }
 
@@ -487,6 +469,9 @@ DnsListener::DnsListener(uv::Loop& loop, pipeline::Process process, ListenerOpti
     if (state_->options.max_pending_per_connection == 0) state_->options.max_pending_per_connection = 1;
     state_->options.max_tcp_query_bytes =
         std::clamp<std::size_t>(state_->options.max_tcp_query_bytes, 12, max_tcp_message);
+    const ListenerOptions& o = state_->options;
+    state_->limits = TcpSessionLimits{o.max_pending_per_connection, o.max_tcp_query_bytes,
+                                      o.max_tcp_write_queue_bytes, o.tcp_idle_timeout_ms};
 }
 
 DnsListener::~DnsListener() {

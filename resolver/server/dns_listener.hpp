@@ -1,8 +1,9 @@
 #pragma once
-// DNS over UDP and TCP (RFC 7766) listeners on libuv: framing and sending only. Every message
-// goes to the pipeline's entry point (pipeline::Frontend::process) and its outcome is carried
-// out: drop, send now, or send when the reply comes (if the client's connection or the listener
-// is gone by then, the reply is dropped silently).
+// DNS over UDP and TCP (RFC 7766) listeners on libuv: sockets only; a TCP connection's rules
+// (framing, caps, timeouts) are its TcpSession's (tcp_session.hpp). Every message goes to the
+// pipeline's entry point (pipeline::Frontend::process) and its outcome is carried out: drop,
+// send now, or send when the reply comes (if the client's connection or the listener is gone
+// by then, the reply is dropped silently).
 
 #include <cstddef>
 #include <cstdint>
