@@ -96,12 +96,9 @@ std::string normalize_name(std::string_view origin, std::string_view name) {
 }
 
 Result<dns::Name> normalize_owner(std::string_view origin, const dns::Name& name) {
-    const auto& labels = name.labels();
-    if (!labels.empty() && labels.back() == origin) return name;
-    if (labels.empty() || labels.back() == "@") return dns::Name::from_labels({std::string(origin)});
-    auto out = labels;
-    out.emplace_back(origin);
-    auto result = dns::Name::from_labels(std::move(out));
+    if (!name.is_root() && name.last_label() == origin) return name;
+    if (name.is_root() || name.last_label() == "@") return dns::Name::from_labels({std::string(origin)});
+    auto result = name.append_label(origin);
     if (!result)
         return make_error("record name " + name.to_string() +
                               " is too long once the key is appended: " + result.error().message,

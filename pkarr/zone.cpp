@@ -120,10 +120,7 @@ std::optional<dns::Name> lookup(const ZoneView& z, const dns::Name& name, std::u
         out.answer.push_back(dname);
         auto target = dname.target();
         if (!target) return std::nullopt;
-        std::vector<std::string> labels(name.labels().begin(),
-                                        name.labels().begin() + static_cast<std::ptrdiff_t>(i));
-        labels.insert(labels.end(), target->labels().begin(), target->labels().end());
-        auto next = dns::Name::from_labels(std::move(labels));
+        auto next = name.first_labels(i).concat(*target);
         if (!next) {  // substitution made the name too long (RFC 6672 §2.2)
             out.rcode = rcode_YXDOMAIN;
             return std::nullopt;

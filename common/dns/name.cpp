@@ -1,5 +1,6 @@
 #include "common/dns/name.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace pkdns::dns {
@@ -79,42 +80,58 @@ Result<Name> Name::parse(std::string_view text) {
 Result<Name> Name::from_labels(std::vector<std::string> labels) {
     if (auto r = check_limits(labels); !r) return r.error();
     Name name;
-    name.labels_ = std::move(labels);
+    for (const auto& label : labels) {
+        name.wire_.push_back(static_cast<char>(label.size()));
+        name.wire_ += label;
+    }
+    name.count_ = static_cast<std::uint8_t>(labels.size());
     return name;
 }
 
 Result<Name> Name::from_wire(ByteView wire, std::size_t& offset) {
-    std::vector<std::string> labels;
     std::size_t pos = offset;
-    std::size_t total = 1;
+    std::size_t count = 0;
     while (true) {
         if (pos >= wire.size()) return make_error("name truncated");
         std::uint8_t len = wire[pos++];
         if (len == 0) break;
         if (len > max_label) return make_error("bad label length or compression pointer");
         if (pos + len > wire.size()) return make_error("name truncated");
-        total += len + 1u;
-        if (total > max_wire) return make_error("name longer than 255 bytes");
-        labels.emplace_back(reinterpret_cast<const char*>(wire.data() + pos), len);
+        if (pos + len - offset + 1 > max_wire) return make_error("name longer than 255 bytes");
         pos += len;
+        ++count;
     }
-    offset = pos;
     Name name;
-    name.labels_ = std::move(labels);
+    name.wire_.assign(reinterpret_cast<const char*>(wire.data() + offset), pos - 1 - offset);
+    name.count_ = static_cast<std::uint8_t>(count);
+    offset = pos;
     return name;
 }
 
-std::size_t Name::wire_length() const {
-    std::size_t n = 1;
-    for (const auto& label : labels_) n += label.size() + 1;
-    return n;
+std::vector<std::string> Name::labels() const {
+    std::vector<std::string> out;
+    out.reserve(count_);
+    for (std::size_t pos = 0; pos < wire_.size(); pos += 1 + static_cast<std::uint8_t>(wire_[pos]))
+        out.emplace_back(wire_.substr(pos + 1, static_cast<std::uint8_t>(wire_[pos])));
+    return out;
+}
+
+std::string_view Name::label(std::size_t i) const {
+    std::size_t pos = 0;
+    for (; i > 0; --i) pos += 1 + static_cast<std::uint8_t>(wire_[pos]);
+    return std::string_view(wire_).substr(pos + 1, static_cast<std::uint8_t>(wire_[pos]));
+}
+
+std::string_view Name::last_label() const {
+    return label(count_ - 1u);
 }
 
 std::string Name::to_string() const {
     std::string out;
-    for (std::size_t i = 0; i < labels_.size(); ++i) {
-        if (i) out.push_back('.');
-        for (char ch : labels_[i]) {
+    for (std::size_t pos = 0; pos < wire_.size();) {
+        const std::size_t len = static_cast<std::uint8_t>(wire_[pos]);
+        if (pos) out.push_back('.');
+        for (char ch : std::string_view(wire_).substr(pos + 1, len)) {
             auto c = static_cast<unsigned char>(ch);
             // Same escaping as ldns's dname presentation.
             if (c == '.' || c == ';' || c == '(' || c == ')' || c == '\\' || c == '"') {
@@ -128,55 +145,79 @@ std::string Name::to_string() const {
                 out.push_back(ch);
             }
         }
+        pos += 1 + len;
     }
     return out;
 }
 
+// Length bytes are at most 63, below 'A': lowering every byte leaves them alone.
 Name Name::to_lower() const {
     Name out = *this;
-    for (auto& label : out.labels_) {
-        for (auto& c : label) c = ascii_lower(c);
-    }
+    for (auto& c : out.wire_) c = ascii_lower(c);
     return out;
 }
 
 Name Name::parent(std::size_t n) const {
     Name out;
-    if (n < labels_.size())
-        out.labels_.assign(labels_.begin() + static_cast<std::ptrdiff_t>(n), labels_.end());
+    if (n >= count_) return out;
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < n; ++i) pos += 1 + static_cast<std::uint8_t>(wire_[pos]);
+    out.wire_ = wire_.substr(pos);
+    out.count_ = static_cast<std::uint8_t>(count_ - n);
     return out;
 }
 
 Name Name::prepend(std::string_view label) const {
     Name out;
-    out.labels_.reserve(labels_.size() + 1);
-    out.labels_.emplace_back(label);
-    out.labels_.insert(out.labels_.end(), labels_.begin(), labels_.end());
+    out.wire_.reserve(wire_.size() + label.size() + 1);
+    out.wire_.push_back(static_cast<char>(label.size()));
+    out.wire_ += label;
+    out.wire_ += wire_;
+    out.count_ = static_cast<std::uint8_t>(count_ + 1);
+    return out;
+}
+
+Name Name::first_labels(std::size_t n) const {
+    Name out;
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < n && i < count_; ++i) pos += 1 + static_cast<std::uint8_t>(wire_[pos]);
+    out.wire_ = wire_.substr(0, pos);
+    out.count_ = static_cast<std::uint8_t>(std::min<std::size_t>(n, count_));
+    return out;
+}
+
+Result<Name> Name::concat(const Name& tail) const {
+    if (wire_.size() + tail.wire_.size() + 1 > max_wire) return make_error("name longer than 255 bytes");
+    Name out;
+    out.wire_ = wire_ + tail.wire_;
+    out.count_ = static_cast<std::uint8_t>(count_ + tail.count_);
+    return out;
+}
+
+Result<Name> Name::append_label(std::string_view label) const {
+    if (label.empty()) return make_error("empty label");
+    if (label.size() > max_label) return make_error("label longer than 63 bytes");
+    if (wire_.size() + label.size() + 2 > max_wire) return make_error("name longer than 255 bytes");
+    Name out = *this;
+    out.wire_.push_back(static_cast<char>(label.size()));
+    out.wire_ += label;
+    ++out.count_;
     return out;
 }
 
 bool Name::is_subdomain_of(const Name& zone) const {
-    if (zone.labels_.size() > labels_.size()) return false;
-    std::size_t skip = labels_.size() - zone.labels_.size();
-    for (std::size_t i = 0; i < zone.labels_.size(); ++i) {
-        if (!label_equal_ci(labels_[skip + i], zone.labels_[i])) return false;
-    }
-    return true;
+    if (zone.count_ > count_) return false;
+    std::size_t pos = 0;
+    for (std::size_t i = count_ - zone.count_; i > 0; --i) pos += 1 + static_cast<std::uint8_t>(wire_[pos]);
+    return label_equal_ci(std::string_view(wire_).substr(pos), zone.wire_);
 }
 
 bool operator==(const Name& a, const Name& b) {
-    if (a.labels_.size() != b.labels_.size()) return false;
-    for (std::size_t i = 0; i < a.labels_.size(); ++i) {
-        if (!label_equal_ci(a.labels_[i], b.labels_[i])) return false;
-    }
-    return true;
+    return a.count_ == b.count_ && label_equal_ci(a.wire_, b.wire_);
 }
 
 void Name::append_wire(Bytes& out) const {
-    for (const auto& label : labels_) {
-        out.push_back(static_cast<std::uint8_t>(label.size()));
-        out.insert(out.end(), label.begin(), label.end());
-    }
+    out.insert(out.end(), wire_.begin(), wire_.end());
     out.push_back(0);
 }
 

@@ -117,9 +117,10 @@ public:
     Bytes out;
 
     void name(const Name& n) {
-        const auto& labels = n.labels();
-        for (std::size_t i = 0; i < labels.size(); ++i) {
-            std::string key = suffix_key(labels, i);
+        // Each suffix of the wire form is a key: compression is case-sensitive, like simple-dns.
+        const std::string_view wire = n.wire();
+        for (std::size_t pos = 0; pos < wire.size();) {
+            std::string key(wire.substr(pos));
             auto it = offsets_.find(key);
             if (it != offsets_.end()) {
                 put_u16(out, static_cast<std::uint16_t>(0xC000 | it->second));
@@ -127,8 +128,10 @@ public:
             }
             if (out.size() <= 0x3FFF)
                 offsets_.emplace(std::move(key), static_cast<std::uint16_t>(out.size()));
-            out.push_back(static_cast<std::uint8_t>(labels[i].size()));
-            out.insert(out.end(), labels[i].begin(), labels[i].end());
+            const std::size_t len = static_cast<std::uint8_t>(wire[pos]);
+            out.insert(out.end(), wire.begin() + static_cast<std::ptrdiff_t>(pos),
+                       wire.begin() + static_cast<std::ptrdiff_t>(pos + 1 + len));
+            pos += 1 + len;
         }
         out.push_back(0);
     }
@@ -173,15 +176,6 @@ public:
     }
 
 private:
-    static std::string suffix_key(const std::vector<std::string>& labels, std::size_t from) {
-        std::string key;
-        for (std::size_t i = from; i < labels.size(); ++i) {
-            key.push_back(static_cast<char>(labels[i].size()));
-            key += labels[i];
-        }
-        return key;
-    }
-
     std::unordered_map<std::string, std::uint16_t> offsets_;
 };
 

@@ -45,10 +45,8 @@ bool answers_type(const dns::Record& r, std::uint16_t qtype) {
 }  // namespace
 
 std::optional<dns::Name> name_with_tld(const dns::Name& name, std::string_view tld) {
-    if (tld.empty() || name.is_root() || !key_from_label(name.labels().back()).ok()) return std::nullopt;
-    std::vector<std::string> labels = name.labels();
-    labels.emplace_back(tld);
-    auto n = dns::Name::from_labels(std::move(labels));
+    if (tld.empty() || name.is_root() || !key_from_label(name.last_label()).ok()) return std::nullopt;
+    auto n = name.append_label(tld);
     if (!n) return std::nullopt;  // too long with the TLD: keep it as published
     return std::move(*n);
 }
@@ -91,11 +89,7 @@ dns::Record synthesized_soa(const dns::Name& apex, std::uint32_t serial, std::ui
     soa.type = dns::type::SOA;
     soa.ttl = min_ttl;
     apex.append_wire(soa.rdata);  // mname
-    auto rname = dns::Name::from_labels([&] {
-        std::vector<std::string> labels{"hostmaster"};
-        labels.insert(labels.end(), apex.labels().begin(), apex.labels().end());
-        return labels;
-    }());
+    auto rname = dns::Name::from_labels({"hostmaster"}).value().concat(apex);
     (rname ? *rname : apex).append_wire(soa.rdata);
     put_u32(soa.rdata, serial);
     put_u32(soa.rdata, 3600);     // refresh

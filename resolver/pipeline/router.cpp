@@ -29,24 +29,19 @@ Result<pkarr::PublicKey> key_from_label(std::string_view label) {
 Route route_name(const dns::Name& qname, std::string_view top_level_domain) {
     Route route;
     route.name = qname;
-    const auto& labels = qname.labels();
-    if (labels.empty()) return route;
+    const std::size_t count = qname.label_count();
+    if (count == 0) return route;
 
     dns::Name name = qname;
-    if (!top_level_domain.empty() && labels.size() >= 2 &&
-        dns::label_equal_ci(labels.back(), top_level_domain) && looks_like_key(labels[labels.size() - 2])) {
-        std::vector<std::string> stripped(labels.begin(), labels.end() - 1);
-        auto n = dns::Name::from_labels(std::move(stripped));
-        if (!n) return route;  // cannot happen: a shorter name is always valid
-        name = std::move(*n);
+    if (!top_level_domain.empty() && count >= 2 &&
+        dns::label_equal_ci(qname.last_label(), top_level_domain) && looks_like_key(qname.label(count - 2))) {
+        name = qname.first_labels(count - 1);
         route.had_tld = true;
     }
 
-    auto key = key_from_label(name.labels().back());
+    auto key = key_from_label(name.last_label());
     if (key) {
-        std::vector<std::string> lowered = name.labels();
-        lowered.back() = ascii_lower(lowered.back());
-        auto n = dns::Name::from_labels(std::move(lowered));
+        auto n = name.first_labels(name.label_count() - 1).append_label(ascii_lower(name.last_label()));
         if (!n) return route;
         route.kind = RouteKind::pkarr;
         route.key = *key;
