@@ -94,15 +94,12 @@ public:
     SocketAddress local_address() const;
     bool server_mode() const;
     std::size_t routing_table_size() const;
-    std::vector<NodeInfo> routing_table_nodes() const;
     // Trusted seeding (testnet full mesh): adds the node without asking it.
     void add_node(const NodeInfo& node);
     const NodeStats& stats() const;
     std::size_t items_stored() const;  // server mode
     // Bootstrap entries that could not be resolved, one line each ("host: reason").
     const std::vector<std::string>& bootstrap_errors() const;
-    // Resolved bootstrap addresses so far.
-    std::vector<SocketAddress> bootstrap_addresses() const;
 
     void ping(const SocketAddress& to, PingCallback cb);
     void find_node(const NodeId& target, FindNodeCallback cb);

@@ -367,6 +367,32 @@ TEST_CASE("dht node: close() completes every pending operation exactly once") {
     CHECK(test::close_loop(loop));
 }
 
+TEST_CASE("dht node: a bootstrap entry that fails at once does not start the bootstrap twice") {
+    uv::Loop loop;
+    {
+        Mesh mesh(loop, 1);
+        auto a = mesh.servers[0]->local_address();
+        DhtNodeConfig c;
+        c.bind = loopback();
+        c.dns_upstream = loopback();
+        c.bootstrap = {HostPort{a.ip.to_string(), a.port}, HostPort{"a..b", 6881}};
+        auto client = DhtNode::create(loop, c);
+        REQUIRE(client.ok());
+        std::optional<Result<std::size_t>> ready;
+        client.value()->start([&](Result<std::size_t> r) { ready = std::move(r); });
+        REQUIRE(run_until(loop, [&] { return ready.has_value(); }));
+        REQUIRE(ready->ok());
+        CHECK(ready->value() == 1);
+        // One find_node to the one server: the lookup began once, not again from the resolver.
+        CHECK(client.value()->stats().sent == 1);
+        REQUIRE(client.value()->bootstrap_errors().size() == 1);
+        CHECK(client.value()->bootstrap_errors()[0].rfind("a..b: ", 0) == 0);
+        client.value()->close();
+        mesh.close();
+    }
+    CHECK(test::close_loop(loop));
+}
+
 TEST_CASE("dht node: a lookup with a dead bootstrap node ends after the request timeout") {
     uv::Loop loop;
     {
