@@ -63,28 +63,10 @@ bool more_recent(const MutableItem& a, const MutableItem& b) {
 }
 
 template <class T>
-void ItemStore::store(Table<T>& table, const NodeId& target, T item, TimePoint now) {
-    auto it = table.map.find(target);
-    if (it != table.map.end()) {
-        it->second.item = std::move(item);
-        it->second.stored = now;
-        table.lru.splice(table.lru.end(), table.lru, it->second.lru);
-        return;
-    }
-    while (!table.lru.empty() && table.map.size() >= config_.max_items) {
-        table.map.erase(table.lru.front());
-        table.lru.pop_front();
-    }
-    if (config_.max_items == 0) return;
-    table.lru.push_back(target);
-    table.map.emplace(target, Entry<T>{std::move(item), now, std::prev(table.lru.end())});
-}
-
-template <class T>
 const T* ItemStore::lookup(const Table<T>& table, const NodeId& target, TimePoint now) const {
-    auto it = table.map.find(target);
-    if (it == table.map.end() || now - it->second.stored >= config_.ttl) return nullptr;
-    return &it->second.item;
+    const Entry<T>* entry = table.peek(target);
+    if (!entry || now - entry->stored >= config_.ttl) return nullptr;
+    return &entry->item;
 }
 
 Result<void> ItemStore::put_mutable(const MutableItem& item, const NodeId& target,
@@ -101,7 +83,7 @@ Result<void> ItemStore::put_mutable(const MutableItem& item, const NodeId& targe
             return make_error("Sequence number less than current.", krpc::error_seq_too_low);
     }
     if (!verify_mutable_item(item)) return make_error("Invalid signature", krpc::error_bad_signature);
-    store(mutable_, target, item, now);
+    mutable_.insert_or_assign(target, {item, now});  // refused only when max_items is 0
     return {};
 }
 
@@ -109,7 +91,7 @@ Result<void> ItemStore::put_immutable(ByteView value, const NodeId& target, Time
     if (value.size() > config_.max_value)
         return make_error("Message (v field) too big.", krpc::error_value_too_big);
     if (immutable_target(value) != target) return make_error("target is not sha1(v)", krpc::error_protocol);
-    store(immutable_, target, Bytes(value.begin(), value.end()), now);
+    immutable_.insert_or_assign(target, {Bytes(value.begin(), value.end()), now});
     return {};
 }
 
@@ -124,12 +106,9 @@ const Bytes* ItemStore::get_immutable(const NodeId& target, TimePoint now) const
 std::size_t ItemStore::expire(TimePoint now) {
     std::size_t removed = 0;
     auto sweep = [&](auto& table) {
-        // The LRU order is also store order, so expired entries are at the front.
-        while (!table.lru.empty()) {
-            auto it = table.map.find(table.lru.front());
-            if (now - it->second.stored < config_.ttl) break;
-            table.map.erase(it);
-            table.lru.pop_front();
+        // Gets do not touch, so the expired entries are at the least recently used end.
+        for (auto* e = table.oldest(); e && now - e->value.stored >= config_.ttl; e = table.oldest()) {
+            table.pop_oldest();
             ++removed;
         }
     };

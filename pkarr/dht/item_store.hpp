@@ -12,11 +12,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <optional>
-#include <unordered_map>
 
 #include "common/bytes.hpp"
+#include "common/lru.hpp"
 #include "common/result.hpp"
 #include "pkarr/dht/krpc.hpp"
 #include "pkarr/dht/node_id.hpp"
@@ -57,7 +56,10 @@ struct ItemStoreConfig {
 
 class ItemStore {
 public:
-    explicit ItemStore(ItemStoreConfig config = {}) : config_(config) {}
+    explicit ItemStore(ItemStoreConfig config = {})
+        : config_(config),
+          mutable_({.max_entries = config.max_items}),
+          immutable_({.max_entries = config.max_items}) {}
 
     // Error code = 203 / 205 / 206 / 207 / 301 / 302 (see above); message for the KRPC error.
     Result<void> put_mutable(const MutableItem& item, const NodeId& target, std::optional<std::int64_t> cas,
@@ -79,16 +81,10 @@ private:
     struct Entry {
         T item;
         TimePoint stored{};
-        std::list<NodeId>::iterator lru;
     };
+    // Gets do not touch, so the least recently used entry is also the least recently stored.
     template <class T>
-    struct Table {
-        std::unordered_map<NodeId, Entry<T>, NodeIdHash> map;
-        std::list<NodeId> lru;  // front = oldest
-        std::size_t size() const { return map.size(); }
-    };
-    template <class T>
-    void store(Table<T>& table, const NodeId& target, T item, TimePoint now);
+    using Table = Lru<NodeId, Entry<T>, NodeIdHash>;
     template <class T>
     const T* lookup(const Table<T>& table, const NodeId& target, TimePoint now) const;
 

@@ -3,10 +3,10 @@
 // least recently active source is evicted (it restarts with a full bucket, which errs on the side
 // of answering). rate_per_second <= 0 disables limiting (allow() always true).
 
+#include <algorithm>
 #include <cstddef>
-#include <list>
-#include <unordered_map>
 
+#include "common/lru.hpp"
 #include "pkarr/dht/address.hpp"
 #include "pkarr/dht/node_id.hpp"
 
@@ -21,7 +21,8 @@ struct RateLimitConfig {
 
 class RateLimiter {
 public:
-    explicit RateLimiter(RateLimitConfig config = {}) : config_(config) {}
+    explicit RateLimiter(RateLimitConfig config = {})
+        : config_(config), table_({.max_entries = std::max<std::size_t>(config.max_sources, 1)}) {}
 
     // Port is ignored: the key is the IP.
     bool allow(const Address& from, TimePoint now);
@@ -32,11 +33,9 @@ private:
     struct Bucket {
         double tokens = 0;
         TimePoint updated{};
-        std::list<Address>::iterator lru;
     };
     RateLimitConfig config_;
-    std::unordered_map<Address, Bucket, AddressHash> table_;
-    std::list<Address> lru_;  // front = least recently active
+    Lru<Address, Bucket, AddressHash> table_;
 };
 
 }  // namespace pkdns::dht

@@ -9,7 +9,8 @@ Server::Server(const RoutingTable& table, TimePoint now, ServerConfig config, Ra
       config_(config),
       items_(config.items),
       tokens_(now, config.token_rotation, std::move(rng)),
-      limiter_(config.rate) {}
+      limiter_(config.rate),
+      peers_({.max_entries = std::max<std::size_t>(config.max_info_hashes, 1)}) {}
 
 krpc::Response Server::base_response() const {
     krpc::Response r;
@@ -33,18 +34,8 @@ krpc::Message Server::error(const krpc::Message& q, int code, std::string messag
 }
 
 void Server::store_peer(const NodeId& info_hash, const Address& peer, TimePoint now) {
-    auto it = peers_.find(info_hash);
-    if (it == peers_.end()) {
-        while (!peer_lru_.empty() && peers_.size() >= std::max<std::size_t>(config_.max_info_hashes, 1)) {
-            peers_.erase(peer_lru_.front());
-            peer_lru_.pop_front();
-        }
-        peer_lru_.push_back(info_hash);
-        it = peers_.emplace(info_hash, PeerSet{{}, std::prev(peer_lru_.end())}).first;
-    } else {
-        peer_lru_.splice(peer_lru_.end(), peer_lru_, it->second.lru);
-    }
-    auto& list = it->second.peers;
+    PeerSet* found = peers_.find(info_hash);
+    PeerSet& list = found ? *found : *peers_.insert_or_assign(info_hash, {});
     std::erase_if(list, [&](const PeerEntry& e) { return e.address == peer; });
     if (config_.max_peers_per_hash == 0) return;
     if (list.size() >= config_.max_peers_per_hash) list.erase(list.begin());  // oldest first
@@ -53,26 +44,20 @@ void Server::store_peer(const NodeId& info_hash, const Address& peer, TimePoint 
 
 std::vector<Address> Server::peers(const NodeId& info_hash, TimePoint now) const {
     std::vector<Address> out;
-    auto it = peers_.find(info_hash);
-    if (it == peers_.end()) return out;
+    const PeerSet* set = peers_.peek(info_hash);
+    if (!set) return out;
     // Newest first.
-    for (auto p = it->second.peers.rbegin();
-         p != it->second.peers.rend() && out.size() < config_.peers_per_reply; ++p)
+    for (auto p = set->rbegin(); p != set->rend() && out.size() < config_.peers_per_reply; ++p)
         if (now - p->seen < config_.peer_ttl && p->address.is_v4()) out.push_back(p->address);
     return out;
 }
 
 void Server::expire(TimePoint now) {
     items_.expire(now);
-    for (auto it = peers_.begin(); it != peers_.end();) {
-        std::erase_if(it->second.peers, [&](const PeerEntry& e) { return now - e.seen >= config_.peer_ttl; });
-        if (it->second.peers.empty()) {
-            peer_lru_.erase(it->second.lru);
-            it = peers_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    peers_.erase_if([&](const NodeId&, PeerSet& set) {
+        std::erase_if(set, [&](const PeerEntry& e) { return now - e.seen >= config_.peer_ttl; });
+        return set.empty();
+    });
 }
 
 std::optional<krpc::Message> Server::handle(const krpc::Message& msg, const Address& from, TimePoint now) {

@@ -16,11 +16,10 @@
 // Rate-limited sources get no reply (nullopt). A message that is not a query also gives nullopt.
 
 #include <cstddef>
-#include <list>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
+#include "common/lru.hpp"
 #include "pkarr/dht/address.hpp"
 #include "pkarr/dht/item_store.hpp"
 #include "pkarr/dht/krpc.hpp"
@@ -35,7 +34,7 @@ struct ServerConfig {
     ItemStoreConfig items;
     RateLimitConfig rate;
     std::size_t nodes_per_reply = 20;      // mainline returns its 20 closest
-    std::size_t max_info_hashes = 2000;    // peer store bounds (oldest info-hash evicted)
+    std::size_t max_info_hashes = 2000;    // peer store bounds (least recently announced evicted)
     std::size_t max_peers_per_hash = 100;  // oldest peer evicted
     std::size_t peers_per_reply = 20;
     Duration peer_ttl = std::chrono::minutes(30);
@@ -75,18 +74,14 @@ private:
         Address address;
         TimePoint seen{};
     };
-    struct PeerSet {
-        std::vector<PeerEntry> peers;
-        std::list<NodeId>::iterator lru;
-    };
+    using PeerSet = std::vector<PeerEntry>;  // oldest first
 
     const RoutingTable& table_;
     ServerConfig config_;
     ItemStore items_;
     TokenManager tokens_;
     RateLimiter limiter_;
-    std::unordered_map<NodeId, PeerSet, NodeIdHash> peers_;
-    std::list<NodeId> peer_lru_;
+    Lru<NodeId, PeerSet, NodeIdHash> peers_;  // by info-hash
     ServerStats stats_;
 };
 

@@ -44,7 +44,7 @@ std::size_t RateLimiter::KeyHash::operator()(const Key& k) const noexcept {
 RateLimiter::RateLimiter(std::uint32_t rate, std::uint32_t burst, std::size_t max_clients)
     : rate_(rate),
       capacity_(std::uint64_t{burst > 0 ? burst : rate} * 1000),
-      max_clients_(std::max<std::size_t>(max_clients, 1)) {}
+      buckets_({.max_entries = std::max<std::size_t>(max_clients, 1)}) {}
 
 RateLimiter::Key RateLimiter::key_of(const IpAddress& client) {
     const IpAddress ip = unmapped(client);
@@ -58,18 +58,9 @@ RateLimiter::Key RateLimiter::key_of(const IpAddress& client) {
 bool RateLimiter::allow(const IpAddress& client, std::uint64_t now_ms) {
     if (rate_ == 0) return true;
     const Key key = key_of(client);
-    auto it = buckets_.find(key);
-    if (it == buckets_.end()) {
-        if (buckets_.size() >= max_clients_) {
-            buckets_.erase(lru_.front());
-            lru_.pop_front();
-        }
-        lru_.push_back(key);
-        it = buckets_.emplace(key, Bucket{capacity_, now_ms, std::prev(lru_.end())}).first;
-    } else {
-        lru_.splice(lru_.end(), lru_, it->second.lru);
-    }
-    Bucket& bucket = it->second;
+    Bucket* found = buckets_.find(key);
+    // A new client, or one forgotten to make room, starts with a full bucket.
+    Bucket& bucket = found ? *found : *buckets_.insert_or_assign(key, Bucket{capacity_, now_ms});
     if (now_ms > bucket.last_ms) {
         // Clamp before multiplying so a long absence cannot overflow.
         const std::uint64_t elapsed = std::min<std::uint64_t>(now_ms - bucket.last_ms, capacity_ / rate_ + 1);

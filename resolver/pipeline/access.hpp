@@ -4,11 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
-#include <unordered_map>
 #include <vector>
 
 #include "common/cidr.hpp"
+#include "common/lru.hpp"
 #include "common/socket_address.hpp"
 
 namespace pkdns::pipeline {
@@ -50,15 +49,12 @@ private:
     struct Bucket {
         std::uint64_t millitokens;
         std::uint64_t last_ms;
-        std::list<Key>::iterator lru;
     };
     static Key key_of(const IpAddress& client);
 
     std::uint64_t rate_;      // tokens per second (= millitokens per ms)
     std::uint64_t capacity_;  // in millitokens
-    std::size_t max_clients_;
-    std::list<Key> lru_;  // front = least recently seen
-    std::unordered_map<Key, Bucket, KeyHash> buckets_;
+    Lru<Key, Bucket, KeyHash> buckets_;
 };
 
 enum class Admission : std::uint8_t { allowed, not_allowed, rate_limited };

@@ -1,7 +1,7 @@
 #include "resolver/pipeline/answer_cache.hpp"
 
 #include <algorithm>
-#include <iterator>
+#include <utility>
 
 namespace pkdns::pipeline {
 
@@ -23,7 +23,8 @@ std::size_t record_bytes(const dns::Record& r) {
 
 }  // namespace
 
-AnswerCache::AnswerCache(AnswerCacheConfig config) : config_(config) {}
+AnswerCache::AnswerCache(AnswerCacheConfig config)
+    : config_(config), entries_({.max_bytes = config.max_bytes}) {}
 
 std::string AnswerCache::make_key(const dns::Question& question, bool dnssec_ok) {
     Bytes wire;
@@ -75,14 +76,15 @@ std::optional<std::uint32_t> AnswerCache::insert(const dns::Question& question, 
     auto life = lifetime(reply);
     if (!life) return std::nullopt;
 
+    std::string key = make_key(question, dnssec_ok);
     Entry entry;
-    entry.key = make_key(question, dnssec_ok);
     entry.reply = reply;
     entry.reply.additional.erase(
         std::remove_if(entry.reply.additional.begin(), entry.reply.additional.end(),
                        [](const dns::Record& r) { return r.type == dns::type::OPT; }),
         entry.reply.additional.end());
-    std::size_t bytes = sizeof(Entry) + 2 * entry.key.size() + 64;  // + map node and list node
+    // The node (key, entry, charge), the key's bytes, the list and index links.
+    std::size_t bytes = sizeof(decltype(entries_)::Entry) + key.size() + 64;
     for (auto* section : {&entry.reply.answers, &entry.reply.authority, &entry.reply.additional}) {
         for (auto& r : *section) {
             r.ttl = clamp(r.ttl);
@@ -94,28 +96,20 @@ std::optional<std::uint32_t> AnswerCache::insert(const dns::Question& question, 
     for (const auto& q : entry.reply.questions) bytes += sizeof(dns::Question) + q.name.wire_length();
     entry.stored_ms = now_ms;
     entry.expires_ms = now_ms + std::uint64_t{*life} * 1000;
-    entry.bytes = bytes;
-    if (bytes > config_.max_bytes) return std::nullopt;
-
-    if (auto it = map_.find(entry.key); it != map_.end()) erase(it->second);
-    while (bytes_ + bytes > config_.max_bytes && !lru_.empty()) erase(std::prev(lru_.end()));
-
-    lru_.push_front(std::move(entry));
-    map_.emplace(lru_.front().key, lru_.begin());
-    bytes_ += bytes;
+    // Too big for the whole budget: refused, rather than flushing everything.
+    if (!entries_.insert_or_assign(std::move(key), std::move(entry), bytes)) return std::nullopt;
     return life;
 }
 
 std::optional<dns::Packet> AnswerCache::lookup(const dns::Question& question, bool dnssec_ok,
                                                std::uint64_t now_ms, Timing* timing) {
-    auto it = map_.find(make_key(question, dnssec_ok));
-    if (it == map_.end()) return std::nullopt;
-    auto entry = it->second;
+    const std::string key = make_key(question, dnssec_ok);
+    Entry* entry = entries_.find(key);
+    if (!entry) return std::nullopt;
     if (now_ms >= entry->expires_ms || now_ms < entry->stored_ms) {
-        erase(entry);
+        entries_.erase(key);
         return std::nullopt;
     }
-    lru_.splice(lru_.begin(), lru_, entry);
 
     const std::uint64_t elapsed = (now_ms - entry->stored_ms) / 1000;
     if (timing) *timing = Timing{entry->stored_ms + elapsed * 1000, entry->expires_ms};
@@ -126,28 +120,11 @@ std::optional<dns::Packet> AnswerCache::lookup(const dns::Question& question, bo
 }
 
 std::size_t AnswerCache::purge_expired(std::uint64_t now_ms) {
-    std::size_t n = 0;
-    for (auto it = lru_.begin(); it != lru_.end();) {
-        auto next = std::next(it);
-        if (now_ms >= it->expires_ms) {
-            erase(it);
-            ++n;
-        }
-        it = next;
-    }
-    return n;
+    return entries_.erase_if([&](const std::string&, const Entry& e) { return now_ms >= e.expires_ms; });
 }
 
 void AnswerCache::clear() {
-    map_.clear();
-    lru_.clear();
-    bytes_ = 0;
-}
-
-void AnswerCache::erase(List::iterator it) {
-    bytes_ -= it->bytes;
-    map_.erase(it->key);
-    lru_.erase(it);
+    entries_.clear();
 }
 
 }  // namespace pkdns::pipeline

@@ -13,25 +13,23 @@
 // of a negative reply carries the negative TTL). TTLs are never raised: a low upstream TTL is
 // cached for exactly that long, so a cached answer never shows a TTL higher than upstream gave
 // (counted down) and agrees with the first, uncached answer. A lifetime of 0 is not cached.
-// `min_ttl` ([dns] min_ttl) is therefore not used by this cache; it still applies to PKARR. The OPT record is
-// not stored: the resolver adds its own. A hit returns the reply with every TTL lowered by the whole seconds
+// So [dns] min_ttl does not apply here, only to PKARR. The OPT record is not stored: the
+// resolver adds its own. A hit returns the reply with every TTL lowered by the whole seconds
 // elapsed since it was stored (never below 0). Memory is bounded by an estimate of the bytes
 // held (`max_bytes`), least recently used entries go first. The reply keeps the upstream's ID
 // and flags: the resolver's finalize step sets the client's ID, RD/RA and its own OPT.
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include "common/dns/record.hpp"
+#include "common/lru.hpp"
 
 namespace pkdns::pipeline {
 
 struct AnswerCacheConfig {
-    std::uint32_t min_ttl = 60;  // unused here (see above); kept for the config plumbing
     std::uint32_t max_ttl = 86400;
     std::uint32_t negative_ttl_without_soa = 0;  // 0: negative replies without SOA are not cached
     std::size_t max_bytes = 100u * 1024 * 1024;  // [cache] icann_mb
@@ -56,8 +54,8 @@ public:
     std::size_t purge_expired(std::uint64_t now_ms);
     void clear();
 
-    std::size_t size() const { return map_.size(); }
-    std::size_t bytes() const { return bytes_; }
+    std::size_t size() const { return entries_.size(); }
+    std::size_t bytes() const { return entries_.bytes(); }
 
     // The lifetime a reply would get, or nullopt when it is not cacheable. Exposed for tests
     // and for the resolver's DoH Cache-Control.
@@ -65,22 +63,16 @@ public:
 
 private:
     struct Entry {
-        std::string key;
         dns::Packet reply;
         std::uint64_t stored_ms = 0;
         std::uint64_t expires_ms = 0;
-        std::size_t bytes = 0;
     };
-    using List = std::list<Entry>;
 
     static std::string make_key(const dns::Question& question, bool dnssec_ok);
     std::uint32_t clamp(std::uint32_t ttl) const;
-    void erase(List::iterator it);
 
     AnswerCacheConfig config_;
-    List lru_;  // front = most recently used
-    std::unordered_map<std::string, List::iterator> map_;
-    std::size_t bytes_ = 0;
+    Lru<std::string, Entry> entries_;  // charged with an estimate of the bytes held
 };
 
 }  // namespace pkdns::pipeline

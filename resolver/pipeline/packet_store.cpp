@@ -1,5 +1,6 @@
 #include "resolver/pipeline/packet_store.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -37,9 +38,11 @@ std::size_t PacketStore::KeyHash::operator()(const pkarr::PublicKey& k) const no
 
 PacketStore::PacketStore(PacketSource& source, storage::PacketCache* cache, PacketStoreConfig config,
                          Clock clock)
-    : source_(source), cache_(cache), config_(config), clock_(std::move(clock)) {
-    if (config_.front_capacity == 0) config_.front_capacity = 1;
-}
+    : source_(source),
+      cache_(cache),
+      config_(config),
+      clock_(std::move(clock)),
+      front_({.max_entries = std::max<std::size_t>(config.front_capacity, 1)}) {}
 
 PacketStore::~PacketStore() {
     close();
@@ -53,40 +56,18 @@ void PacketStore::close() {
         for (auto& w : in.waiters) w(failed("shutting down"));
 }
 
-PacketStore::Entry* PacketStore::front_find(const pkarr::PublicKey& key) {
-    auto it = front_.find(key);
-    if (it == front_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return &it->second;
-}
-
-void PacketStore::front_put(const pkarr::PublicKey& key, std::shared_ptr<const pkarr::SignedPacket> packet,
-                            pkarr::Micros marked_at) {
-    auto it = front_.find(key);
-    if (it != front_.end()) {
-        it->second.packet = std::move(packet);
-        it->second.marked_at = marked_at;
-        it->second.retry_after = 0;
-        lru_.splice(lru_.begin(), lru_, it->second.lru);
-        return;
-    }
-    lru_.push_front(key);
-    Entry e;
-    e.packet = std::move(packet);
-    e.marked_at = marked_at;
-    e.lru = lru_.begin();
-    front_.emplace(key, std::move(e));
-    while (front_.size() > config_.front_capacity) {
-        front_.erase(lru_.back());
-        lru_.pop_back();
-    }
+// Replaces what the front holds for `key`; the new packet or mark has no refresh pending.
+PacketStore::Entry* PacketStore::front_put(const pkarr::PublicKey& key,
+                                           std::shared_ptr<const pkarr::SignedPacket> packet,
+                                           pkarr::Micros marked_at) {
+    return front_.insert_or_assign(key, Entry{std::move(packet), marked_at, 0});
 }
 
 void PacketStore::lookup(const pkarr::PublicKey& key, const Admit& admit, Done done) {
     if (closed_) return done(failed("shutting down"));
     const pkarr::Micros now = clock_();
 
-    Entry* entry = front_find(key);
+    Entry* entry = front_.find(key);
     if (entry && entry->packet) {
         ++stats_.front_hits;
         if (cache_) cache_->touch(key);  // batched in memory, not a SQLite access
@@ -104,8 +85,8 @@ void PacketStore::lookup(const pkarr::PublicKey& key, const Admit& admit, Done d
             spdlog::warn("packet cache read for {} failed: {}", key.to_z32(), got.error().message);
         } else if (got->has_value()) {
             ++stats_.sqlite_hits;
-            front_put(key, std::make_shared<const pkarr::SignedPacket>(std::move(**got)), 0);
-            return serve_packet(key, *front_find(key), now, done);
+            Entry* put = front_put(key, std::make_shared<const pkarr::SignedPacket>(std::move(**got)), 0);
+            return serve_packet(key, *put, now, done);
         }
     }
 
@@ -123,7 +104,7 @@ void PacketStore::lookup(const pkarr::PublicKey& key, const Admit& admit, Done d
 }
 
 std::shared_ptr<const pkarr::SignedPacket> PacketStore::cached(const pkarr::PublicKey& key) {
-    if (Entry* entry = front_find(key); entry && entry->packet) return entry->packet;
+    if (Entry* entry = front_.find(key); entry && entry->packet) return entry->packet;
     if (!cache_) return nullptr;
     auto got = cache_->get(key);
     if (!got) {
@@ -132,8 +113,7 @@ std::shared_ptr<const pkarr::SignedPacket> PacketStore::cached(const pkarr::Publ
     }
     if (!got->has_value()) return nullptr;
     ++stats_.sqlite_hits;
-    front_put(key, std::make_shared<const pkarr::SignedPacket>(std::move(**got)), 0);
-    return front_find(key)->packet;
+    return front_put(key, std::make_shared<const pkarr::SignedPacket>(std::move(**got)), 0)->packet;
 }
 
 PacketStore::Offer PacketStore::offer(pkarr::SignedPacket packet) {
@@ -193,7 +173,7 @@ void PacketStore::on_result(const pkarr::PublicKey& key, std::uint64_t id,
     inflight_.erase(it);
 
     const pkarr::Micros now = clock_();
-    Entry* entry = front_find(key);
+    Entry* entry = front_.find(key);
     std::shared_ptr<const pkarr::SignedPacket> current = entry ? entry->packet : nullptr;
     const pkarr::Micros retry_at = now + pkarr::Micros{config_.min_ttl} * micros_per_second;
     PacketLookup result;

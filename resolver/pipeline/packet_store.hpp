@@ -22,13 +22,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/lru.hpp"
 #include "pkarr/keys.hpp"
 #include "pkarr/signed_packet.hpp"
 
@@ -95,7 +95,7 @@ public:
     // Fails every waiting query; later lookups fail at once.
     void close();
 
-    std::size_t front_size() const { return lru_.size(); }
+    std::size_t front_size() const { return front_.size(); }
     std::size_t in_flight() const { return inflight_.size(); }
     const PacketStoreStats& stats() const { return stats_; }
 
@@ -107,16 +107,14 @@ private:
         std::shared_ptr<const pkarr::SignedPacket> packet;  // null: a not-found mark
         pkarr::Micros marked_at = 0;                        // not-found: when
         pkarr::Micros retry_after = 0;                      // no refresh before this
-        std::list<pkarr::PublicKey>::iterator lru;
     };
     struct Inflight {
         std::uint64_t id = 0;
         std::vector<Done> waiters;  // empty for a background refresh nobody waits on
     };
 
-    Entry* front_find(const pkarr::PublicKey& key);
-    void front_put(const pkarr::PublicKey& key, std::shared_ptr<const pkarr::SignedPacket> packet,
-                   pkarr::Micros marked_at);
+    Entry* front_put(const pkarr::PublicKey& key, std::shared_ptr<const pkarr::SignedPacket> packet,
+                     pkarr::Micros marked_at);
     void serve_packet(const pkarr::PublicKey& key, Entry& entry, pkarr::Micros now, Done& done);
     void start_lookup(const pkarr::PublicKey& key, std::optional<pkarr::Micros> newer_than, Done done);
     void on_result(const pkarr::PublicKey& key, std::uint64_t id, std::optional<pkarr::SignedPacket> packet,
@@ -127,8 +125,7 @@ private:
     storage::PacketCache* cache_;
     PacketStoreConfig config_;
     Clock clock_;
-    std::list<pkarr::PublicKey> lru_;  // front = most recently used
-    std::unordered_map<pkarr::PublicKey, Entry, KeyHash> front_;
+    Lru<pkarr::PublicKey, Entry, KeyHash> front_;
     std::unordered_map<pkarr::PublicKey, Inflight, KeyHash> inflight_;
     std::uint64_t next_id_ = 1;
     bool closed_ = false;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iterator>
 
 #include "resolver/pipeline/query.hpp"
 
@@ -14,7 +13,7 @@ constexpr std::size_t header_size = 12;
 constexpr std::uint16_t flag_qr = 0x8000, flag_tc = 0x0200, flag_rd = 0x0100, flag_cd = 0x0010;
 constexpr std::uint16_t opcode_mask = 0x7800;
 constexpr std::uint16_t type_opt = 41;
-constexpr std::size_t entry_overhead = 160;  // list node, map node, vectors' headers
+constexpr std::size_t entry_overhead = 160;  // the node, list and index links
 
 // Appends the lowercased uncompressed name at `pos` to `key` and moves `pos` past it; false
 // for a compression pointer, a bad label or a name over 255 bytes.
@@ -106,7 +105,7 @@ bool peek_query(ByteView wire, PlainQuery& out) {
     return true;
 }
 
-WireCache::WireCache(WireCacheConfig config) : config_(config) {}
+WireCache::WireCache(WireCacheConfig config) : entries_({.max_bytes = config.max_bytes}) {}
 
 bool WireCache::insert(ByteView reply, bool edns, bool do_bit, WireEntryInfo info, std::uint64_t now_ms) {
     if (reply.size() < header_size || reply.size() > 65535) return false;
@@ -116,9 +115,10 @@ bool WireCache::insert(ByteView reply, bool edns, bool do_bit, WireEntryInfo inf
     if (get_u16(reply.data() + 4) != 1) return false;
 
     Entry e;
+    std::string key;
     std::size_t pos = header_size;
-    if (!take_name(reply, pos, e.key) || reply.size() - pos < 4) return false;
-    finish_key(e.key, reply, pos, edns, do_bit);
+    if (!take_name(reply, pos, key) || reply.size() - pos < 4) return false;
+    finish_key(key, reply, pos, edns, do_bit);
     pos += 4;
     e.question_end = pos;
 
@@ -150,28 +150,20 @@ bool WireCache::insert(ByteView reply, bool edns, bool do_bit, WireEntryInfo inf
     e.expires_ms = info.expires_ms;
     e.tag = info.tag;
     e.guard = std::move(info.guard);
-    e.bytes = entry_overhead + 2 * e.key.size() + e.reply.size() + e.ttls.size() * sizeof(e.ttls[0]);
-    if (e.bytes > config_.max_bytes) return false;
-
-    if (auto it = map_.find(e.key); it != map_.end()) erase(it->second);
-    while (bytes_ + e.bytes > config_.max_bytes && !lru_.empty()) erase(std::prev(lru_.end()));
-    bytes_ += e.bytes;
-    lru_.push_front(std::move(e));
-    map_.emplace(lru_.front().key, lru_.begin());
-    return true;
+    const std::size_t bytes =
+        entry_overhead + key.size() + e.reply.size() + e.ttls.size() * sizeof(e.ttls[0]);
+    return entries_.insert_or_assign(std::move(key), std::move(e), bytes) != nullptr;
 }
 
 std::optional<std::uint8_t> WireCache::lookup(const PlainQuery& q, ByteView query, std::size_t size_limit,
                                               std::uint64_t now_ms, Bytes& out) {
-    auto it = map_.find(q.key);
-    if (it == map_.end()) return std::nullopt;
-    auto entry = it->second;
-    if (now_ms >= entry->expires_ms || now_ms < entry->base_ms || (entry->guard && entry->guard->expired())) {
-        erase(entry);
+    const Entry* entry = entries_.find(q.key);
+    if (!entry) return std::nullopt;
+    if (entry->expired(now_ms) || now_ms < entry->base_ms) {
+        entries_.erase(q.key);
         return std::nullopt;
     }
     if (entry->reply.size() > size_limit || entry->question_end != q.question_end) return std::nullopt;
-    if (entry != lru_.begin()) lru_.splice(lru_.begin(), lru_, entry);
 
     out.assign(entry->reply.begin(), entry->reply.end());
     std::memcpy(out.data(), query.data(), 2);  // ID
@@ -192,28 +184,11 @@ std::optional<std::uint8_t> WireCache::lookup(const PlainQuery& q, ByteView quer
 }
 
 std::size_t WireCache::purge_expired(std::uint64_t now_ms) {
-    std::size_t n = 0;
-    for (auto it = lru_.begin(); it != lru_.end();) {
-        auto next = std::next(it);
-        if (now_ms >= it->expires_ms || (it->guard && it->guard->expired())) {
-            erase(it);
-            ++n;
-        }
-        it = next;
-    }
-    return n;
+    return entries_.erase_if([&](const std::string&, const Entry& e) { return e.expired(now_ms); });
 }
 
 void WireCache::clear() {
-    map_.clear();
-    lru_.clear();
-    bytes_ = 0;
-}
-
-void WireCache::erase(List::iterator it) {
-    bytes_ -= it->bytes;
-    map_.erase(it->key);
-    lru_.erase(it);
+    entries_.clear();
 }
 
 }  // namespace pkdns::pipeline

@@ -20,15 +20,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/bytes.hpp"
+#include "common/lru.hpp"
 
 namespace pkdns::pipeline {
 
@@ -72,27 +71,23 @@ public:
     std::size_t purge_expired(std::uint64_t now_ms);
     void clear();
 
-    std::size_t size() const { return map_.size(); }
-    std::size_t bytes() const { return bytes_; }
+    std::size_t size() const { return entries_.size(); }
+    std::size_t bytes() const { return entries_.bytes(); }
 
 private:
     struct Entry {
-        std::string key;
         Bytes reply;                                                // RD and CD cleared
         std::vector<std::pair<std::uint16_t, std::uint32_t>> ttls;  // offset, value at base_ms
         std::size_t question_end = 0;
         std::uint64_t base_ms = 0, expires_ms = 0;
         std::uint8_t tag = 0;
         std::optional<std::weak_ptr<const void>> guard;
-        std::size_t bytes = 0;
+        bool expired(std::uint64_t now_ms) const {
+            return now_ms >= expires_ms || (guard && guard->expired());
+        }
     };
-    using List = std::list<Entry>;
-    void erase(List::iterator it);
 
-    WireCacheConfig config_;
-    List lru_;  // front = most recently used
-    std::unordered_map<std::string, List::iterator> map_;
-    std::size_t bytes_ = 0;
+    Lru<std::string, Entry> entries_;  // charged with an estimate of the bytes held
 };
 
 }  // namespace pkdns::pipeline

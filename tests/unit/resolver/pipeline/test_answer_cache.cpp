@@ -43,9 +43,8 @@ Packet reply(const Question& q, std::uint8_t rc = rcode::NOERROR) {
     return p;
 }
 
-AnswerCacheConfig config(std::uint32_t min_ttl = 1, std::uint32_t max_ttl = 86400) {
+AnswerCacheConfig config(std::uint32_t max_ttl = 86400) {
     AnswerCacheConfig c;
-    c.min_ttl = min_ttl;
     c.max_ttl = max_ttl;
     return c;
 }
@@ -143,7 +142,7 @@ TEST_CASE("SERVFAIL, REFUSED and truncated replies are never cached") {
 }
 
 TEST_CASE("TTLs are capped at max_ttl but never raised to min_ttl") {
-    AnswerCache cache(config(60, 3600));
+    AnswerCache cache(config(3600));
     auto q = question("a.example");
     auto low = reply(q);
     low.answers = {a_record("a.example", 5)};
@@ -170,9 +169,9 @@ TEST_CASE("TTLs are capped at max_ttl but never raised to min_ttl") {
 }
 
 TEST_CASE("negative TTL below min_ttl: the cached answer shows what upstream gave, counted down") {
-    // SOA MINIMUM 10 with min_ttl 60: the first answer shows 10, so the cached ones must not
+    // SOA MINIMUM 10 with [dns] min_ttl 60: the first answer shows 10, so the cached ones must not
     // show more than 10 minus the elapsed seconds.
-    AnswerCache cache(config(60, 3600));
+    AnswerCache cache(config(3600));
     auto q = question("nx.example");
     auto r = reply(q, rcode::NXDOMAIN);
     r.authority = {soa("example", 300, 10)};
