@@ -6,6 +6,7 @@
     r = d.publish(key_file, zone, bootstrap)  # CompletedProcess + r.parsed {key,timestamp,stored}
     r = d.resolve(z32, bootstrap)             # --json; r.json is the parsed output or None
     with d.FakeDns({"boot.pkdns.test": "127.0.0.1"}) as dns: dns.address -> "127.0.0.1:P"
+    with d.js_testnet(peer_dir, 10) as js: js.first_json["bootstrap"]   # JS DHT testnet
 """
 
 import json
@@ -164,7 +165,8 @@ class FakeDns:
 
 
 def free_port_range(count, low=20000, high=60000, attempts=50):
-    """A base port P such that P..P+count-1 were all free UDP ports on 127.0.0.1 a moment ago."""
+    """A base port P such that P..P+count-1 were all free UDP ports on 127.0.0.1 a moment ago.
+    Only for peers that cannot take port 0 (testnet.js, a testnet restarted on the same ports)."""
     import random
     for _ in range(attempts):
         base = random.randrange(low, high - count)
@@ -183,9 +185,37 @@ def free_port_range(count, low=20000, high=60000, attempts=50):
     raise RuntimeError("no free UDP port range found")
 
 
+class PortRangeProcess(h.Process):
+    """A harness.Process whose command needs `count` consecutive free ports: make_cmd(base) builds
+    it. The range is only free "a moment ago", so a start that fails (the process exits before
+    its first line, e.g. a port got taken) is retried on a fresh range. self.port_base is the
+    range in use."""
+
+    def __init__(self, make_cmd, count, attempts=3, **kw):
+        super().__init__([], **kw)
+        self.make_cmd = make_cmd
+        self.count = count
+        self.attempts = attempts
+        self.port_base = None
+
+    def start(self):
+        for attempt in range(self.attempts):
+            self.port_base = free_port_range(self.count)
+            self.cmd = [str(c) for c in self.make_cmd(self.port_base)]
+            try:
+                return super().start()
+            except RuntimeError:
+                if attempt + 1 == self.attempts:
+                    raise
+        return self
+
+
 def js_testnet(peer_dir, nodes, extra_bootstrap=()):
-    """A harness.Process running dht-peer's testnet.js (enter it with `with`)."""
-    args = ["--nodes", nodes, "--port-base", free_port_range(nodes)]
-    if extra_bootstrap:
-        args += ["--extra-bootstrap", ",".join(extra_bootstrap)]
-    return h.Process(node_cmd(peer_dir, "testnet.js", args), first_line_timeout=60)
+    """A harness.Process running dht-peer's testnet.js (enter it with `with`). testnet.js binds
+    consecutive ports from --port-base (it cannot take port 0), so the range is picked here."""
+    def make_cmd(base):
+        args = ["--nodes", nodes, "--port-base", base]
+        if extra_bootstrap:
+            args += ["--extra-bootstrap", ",".join(extra_bootstrap)]
+        return node_cmd(peer_dir, "testnet.js", args)
+    return PortRangeProcess(make_cmd, nodes, first_line_timeout=60)

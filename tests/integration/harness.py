@@ -7,13 +7,18 @@ Usage:
     with h.Process([h.PKDNS_BIN, "testnet", "--nodes", "3"]) as p:
         info = p.first_json                          # first stdout line parsed as JSON
         h.wait_until(lambda: something(), timeout=10)
-    port = h.free_udp_port()
+    cfg = h.write_serve_config(path, upstreams=[...], bootstrap=[...], http=True)
+    with h.serve(cfg) as srv:                        # DNS, HTTP and DHT on port 0
+        h.dig(srv.dns, "name")                       # srv.dns / srv.http / srv.dht: (host, port)
+    addr = h.closed_udp_address()                    # "127.0.0.1:P", held by us, refuses datagrams
     d = h.temp_dir()                                 # removed at interpreter exit
     h.finish()                                       # prints "N passed, M failed", exits 1 on failure
+    h.run_main(main)                                 # main() then finish(); an exception fails
 
 Environment (set by ctest): PKDNS_BIN (required), PKDNS_SHARED_DIR, PKDNS_DHT_PEER_DIR,
 PKDNS_BUILD_DIR, PKDNS_SOURCE_DIR. The helpers never sleep as synchronisation: waits are bounded
-polls with a deadline, and every started process is stopped by PID.
+polls with a deadline, and every started process is stopped by PID. pkdns binds every listener
+on port 0 and reports where the kernel put it; no port is guessed for pkdns.
 """
 
 import atexit
@@ -28,12 +33,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 __all__ = [
     "PKDNS_BIN", "SHARED_DIR", "DHT_PEER_DIR", "BUILD_DIR", "SOURCE_DIR",
-    "pkdns_bin", "run", "Process", "free_udp_port", "free_tcp_port", "wait_until",
-    "temp_dir", "check", "finish", "vectors", "dig", "rr_datas", "write_serve_config", "serve",
-    "wait_serving", "NONCANONICAL_KEY",
+    "pkdns_bin", "run", "Process", "Serve", "serve", "serving", "write_serve_config",
+    "closed_udp_address", "closed_tcp_address", "wait_until", "temp_dir", "check", "finish",
+    "run_main", "vectors", "dig", "rr_datas", "curl", "NONCANONICAL_KEY",
 ]
 
 
@@ -112,13 +118,17 @@ class Process:
             while b"\n" not in buf:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RuntimeError(f"no stdout line from {self.cmd[:3]} within {timeout}s; "
+                    raise RuntimeError(f"no stdout line from {self.cmd[:4]} within {timeout}s; "
                                        f"stderr: {self.stderr_text()[-2000:]}")
                 if not sel.select(left):
                     continue
                 chunk = os.read(fd, 1)  # byte at a time: never consume past the newline
                 if not chunk:
-                    raise RuntimeError(f"{self.cmd[:3]} closed stdout (exit {self.proc.poll()}); "
+                    try:
+                        code = self.proc.wait(timeout=5)  # stdout closes just before the exit
+                    except subprocess.TimeoutExpired:
+                        code = None
+                    raise RuntimeError(f"{self.cmd[:4]} closed stdout (exit {code}); "
                                        f"stderr: {self.stderr_text()[-2000:]}")
                 buf += chunk
         return buf.decode("utf-8", "replace").strip()
@@ -164,20 +174,27 @@ class Process:
         return False
 
 
-def _free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_held_sockets = []  # kept open (and the ports reserved) until the interpreter exits
 
 
-def free_udp_port():
-    """An ephemeral UDP port on 127.0.0.1 that was free a moment ago."""
-    return _free_port(socket.SOCK_DGRAM)
+def closed_udp_address():
+    """"127.0.0.1:P" where nothing answers and datagrams are refused (ICMP port unreachable): a
+    UDP socket of this process holds P, connected elsewhere so the kernel never delivers to it.
+    Unlike a port that was free a moment ago, no other process can take it meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.connect(("127.0.0.1", 9))
+    _held_sockets.append(s)
+    return "127.0.0.1:%d" % s.getsockname()[1]
 
 
-def free_tcp_port():
-    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
-    return _free_port(socket.SOCK_STREAM)
+def closed_tcp_address():
+    """"127.0.0.1:P" where connections are refused: a TCP socket of this process is bound to P
+    and never listens."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    _held_sockets.append(s)
+    return "127.0.0.1:%d" % s.getsockname()[1]
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05):
@@ -237,6 +254,16 @@ def finish():
     sys.exit(1 if failed or not _results else 0)
 
 
+def run_main(main):
+    """Runs a test's main() and then finish(). An exception escaping main() is a failed check
+    (with its traceback), so neither an early return nor a crash can end in exit 0 unnoticed."""
+    try:
+        main()
+    except Exception:  # noqa: BLE001 - reported as a failure, not swallowed
+        check("the test ran to its end without an exception", False, traceback.format_exc())
+    finish()
+
+
 def vectors():
     """The shared pkarr test vectors (PKDNS_SHARED_DIR/vectors/pkarr-vectors.json) as JSON."""
     base = SHARED_DIR or os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
@@ -249,12 +276,14 @@ def vectors():
 NONCANONICAL_KEY = "8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewt"
 
 
-def dig(port, name, qtype="A", tcp=False, extra=(), tool="dig", timeout=30):
-    """Asks 127.0.0.1:port with dig (or tool="kdig") and parses the text output:
+def dig(addr, name, qtype="A", tcp=False, extra=(), tool="dig", timeout=30):
+    """Asks addr (a port on 127.0.0.1, or a (host, port) pair such as Serve.dns) with dig (or
+    tool="kdig") and parses the text output:
     {"status", "flags" (list), "answer"/"authority"/"additional" (lists of {name, ttl, type,
     data}; names lowercased without the final dot, OPT pseudo records skipped), "raw"}.
     status is None when no reply arrived."""
-    args = [tool, "@127.0.0.1", "-p", str(port), name, qtype, "+time=5"]
+    host, port = addr if isinstance(addr, tuple) else ("127.0.0.1", addr)
+    args = [tool, "@" + host, "-p", str(port), name, qtype, "+time=5"]
     args.append("+retry=0" if tool == "kdig" else "+tries=1")
     if tcp:
         args.append("+tcp")
@@ -299,17 +328,56 @@ def rr_datas(reply, rtype, section="answer"):
     return [rr["data"] for rr in reply[section] if rr["type"] == rtype]
 
 
-def write_serve_config(path, port, upstreams=(), bootstrap=(), db=None, upstream_timeout_ms=1000,
-                       min_ttl=60, log_level="debug", extra=""):
-    """A `pkdns serve` config on 127.0.0.1:port: no rate limits, relays off, loopback clients.
-    `upstreams`/`bootstrap` are "IP:PORT" strings; `extra` is appended verbatim (TOML)."""
+def curl(args, body=None, max_time=20):
+    """Runs curl with `args`; returns (status, http_version, headers (lowercase names, last
+    wins), body bytes). status is 0 when no HTTP response arrived. `body` (bytes) is POSTed/PUT
+    with --data-binary."""
+    with tempfile.TemporaryDirectory(prefix="pkdns-curl-") as d:
+        out, hdr = os.path.join(d, "out"), os.path.join(d, "hdr")
+        cmd = ["curl", "-s", "--max-time", str(max_time), "-o", out, "-D", hdr, "-w",
+               "%{http_code} %{http_version}"]
+        if body is not None:
+            path = os.path.join(d, "body")
+            with open(path, "wb") as f:
+                f.write(body)
+            cmd += ["--data-binary", "@" + path]
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=max_time + 20)
+        parts = r.stdout.split()
+        status = int(parts[0]) if parts and parts[0].isdigit() else 0
+        version = parts[1] if len(parts) > 1 else ""
+        headers = {}
+        if os.path.exists(hdr):
+            with open(hdr, encoding="latin-1") as f:
+                for line in f:
+                    if ":" in line and not line.startswith("HTTP/"):
+                        k, v = line.split(":", 1)
+                        headers[k.strip().lower()] = v.strip()
+        data = b""
+        if os.path.exists(out):
+            with open(out, "rb") as f:
+                data = f.read()
+    return status, version, headers, data
+
+
+def write_serve_config(path, upstreams=(), bootstrap=(), db=None, upstream_timeout_ms=1000, min_ttl=60,
+                       log_level="debug", http=False, tls=None, relay_urls=None, extra=""):
+    """A `pkdns serve` config: DNS on 127.0.0.1:0, the DHT node on port 0 and, with http=True
+    (or tls=(cert, key)), HTTP on 127.0.0.1:0; no rate limits, loopback clients. Relays are off
+    unless `relay_urls` lists some. `upstreams`/`bootstrap` are "IP:PORT" strings; `extra` is
+    appended verbatim (TOML)."""
     def toml_list(items):
         return "[" + ", ".join('"%s"' % i for i in items) + "]"
     if db is None:
         db = os.path.join(os.path.dirname(os.path.abspath(path)), "pkdns.db")
+    relay = "enabled = false" if relay_urls is None else f"enabled = true\nurls = {toml_list(relay_urls)}"
+    http_section = ""
+    if http or tls:
+        http_section = '[http]\nlisten = "127.0.0.1:0"\n'
+        if tls:
+            http_section += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"""[dns]
-listen = ["127.0.0.1:{port}"]
+listen = ["127.0.0.1:0"]
 min_ttl = {min_ttl}
 allow = ["127.0.0.0/8"]
 query_rate_limit = 0
@@ -317,39 +385,74 @@ query_rate_limit = 0
 servers = {toml_list(upstreams)}
 timeout_ms = {upstream_timeout_ms}
 [dht]
+port = 0
 bootstrap = {toml_list(bootstrap)}
 query_rate_limit = 0
 [relay]
-enabled = false
+{relay}
 [cache]
 path = "{db}"
 [log]
 level = "{log_level}"
-{extra}
+{http_section}{extra}
 """)
     return path
 
 
-def serve(config, extra_args=()):
-    """A harness.Process for `pkdns serve -c config [extra_args]` (enter it with `with`)."""
-    return Process([pkdns_bin(), "serve", "-c", config] + [str(a) for a in extra_args], first_line_timeout=None)
+def _host_port(text):
+    """("127.0.0.1", 53) from "127.0.0.1:53", ("::1", 53) from "[::1]:53"."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
-def wait_serving(port, proc, timeout=20):
-    """Polls until serve answers a locally answered name on UDP (bounded); truthy when it does."""
-    return wait_until(lambda: proc.alive() and dig(port, "probe." + NONCANONICAL_KEY)["status"] is not None,
-                      timeout=timeout, interval=0.2)
+class Serve(Process):
+    """`pkdns serve [-c config] [args]`, started once it printed its bound addresses (its first
+    stdout line, e.g. {"dns":["127.0.0.1:41234"],"http":"127.0.0.1:40001","dht":"0.0.0.0:6881"}):
+
+    with Serve(config) as srv:
+        srv.dns        # (host, port) of the first DNS listener; srv.dns_all: all of them
+        srv.http       # (host, port) of the HTTP listener, None without [http] listen
+        srv.dht        # (host, port) of the DHT node
+        srv.dns_port, srv.http_port
+    Start-up failing (exit, or no such line within first_line_timeout) raises RuntimeError with
+    serve's stderr. Every listener is bound when the line is printed: no wait is needed after.
+    """
+
+    def __init__(self, config=None, args=(), first_line_timeout=30, env=None):
+        cmd = [pkdns_bin(), "serve"] + (["-c", config] if config else []) + [str(a) for a in args]
+        super().__init__(cmd, first_line_timeout=first_line_timeout, env=env)
+        self.dns_all = []
+        self.dns = self.http = self.dht = None
+
+    def start(self):
+        super().start()
+        info = self.first_json
+        try:
+            self.dns_all = [_host_port(a) for a in info["dns"]]
+            self.dns = self.dns_all[0]
+            self.http = _host_port(info["http"]) if "http" in info else None
+            self.dht = _host_port(info["dht"])
+        except (TypeError, KeyError, IndexError, ValueError):
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"serve's first stdout line is not its bound addresses: {self.first_line!r}; "
+                               f"stderr: {self.stderr_text()[-2000:]}")
+        return self
+
+    @property
+    def dns_port(self):
+        return self.dns[1]
+
+    @property
+    def http_port(self):
+        return self.http[1] if self.http else None
 
 
-def http_port(proc, timeout=20):
-    """The HTTP port from serve's 'HTTP listening on ADDR:PORT' line (port 0 was asked for)."""
-    found = {}
+def serve(config=None, extra_args=()):
+    """A Serve for `pkdns serve -c config [extra_args]` (enter it with `with`)."""
+    return Serve(config, extra_args)
 
-    def ready():
-        m = re.search(r"HTTP listening on 127\.0\.0\.1:(\d+)", proc.stderr_text())
-        if m:
-            found["port"] = int(m.group(1))
-        return "port" in found or not proc.alive()
 
-    wait_until(ready, timeout=timeout, interval=0.1)
-    return found.get("port")
+def serving(srv):
+    """True when a started Serve is alive and answers a locally answered name over UDP (one
+    query, bounded by dig's timeout): its sockets are bound once the first line is out."""
+    return srv.alive() and dig(srv.dns, "probe." + NONCANONICAL_KEY)["status"] is not None

@@ -99,9 +99,9 @@ def answers(reply):
     return out
 
 
-def udp_query(port, name, qtype=1, timeout=1.0, host="127.0.0.1", edns_size=None):
+def udp_query(port, name, qtype=1, timeout=1.0, host="127.0.0.1", edns_size=None, rd=False):
     """One UDP query; returns the raw reply bytes or None on timeout / mismatched ID."""
-    qid, wire = build_query(name, qtype, edns_size=edns_size)
+    qid, wire = build_query(name, qtype, rd=rd, edns_size=edns_size)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         s.sendto(wire, (host, port))

@@ -162,8 +162,6 @@ top_level_domain = "key"
     r = h.run(["serve", "--dht-port", "65536"], timeout=10)
     h.check("serve with a bad --dht-port: exit 2", r.returncode == 2, f"rc={r.returncode} {r.stderr}")
 
-    h.finish()
-
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

@@ -102,8 +102,6 @@ def main():
     r = h.run(["keygen", "--help"])
     h.check("keygen --help documents the stdout form", r.returncode == 0 and "secret:" in r.stdout, r.stdout)
 
-    h.finish()
-
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

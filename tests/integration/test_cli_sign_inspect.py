@@ -206,8 +206,6 @@ www.{key}. 90 TXT  "absolute"
             r.returncode == 0 and r2.returncode == 0 and record_lines(r2.stdout) == []
             and header(r2.stdout).get("records") == "0", r.stderr + r2.stderr)
 
-    h.finish()
-
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

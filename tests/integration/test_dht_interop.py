@@ -142,8 +142,7 @@ def main():
     tmp = h.temp_dir()
     part_js_testnet(peer, tmp)
     part_mixed(peer, tmp)
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

@@ -22,44 +22,8 @@ import nsd_fixture  # noqa: E402
 NODES = 8
 
 
-def write_config(path, dns_port, upstream, bootstrap, tls=None):
-    extra = '[http]\nlisten = "127.0.0.1:0"\n'
-    if tls:
-        extra += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
-    h.write_serve_config(path, dns_port, [upstream], bootstrap, db=":memory:", log_level="info", extra=extra)
-
-
-
-
-def curl(args, tmp, body=None):
-    """Runs curl; returns (status, http_version, headers dict (lowercase, last wins), body bytes)."""
-    out = os.path.join(tmp, "curl.out")
-    hdr = os.path.join(tmp, "curl.hdr")
-    for p in (out, hdr):
-        if os.path.exists(p):
-            os.remove(p)
-    cmd = ["curl", "-s", "--max-time", "10", "-o", out, "-D", hdr, "-w", "%{http_code} %{http_version}"]
-    if body is not None:
-        path = os.path.join(tmp, "curl.body")
-        with open(path, "wb") as f:
-            f.write(body)
-        cmd += ["--data-binary", "@" + path]
-    r = subprocess.run(cmd + args, capture_output=True, text=True, timeout=30)
-    parts = r.stdout.split()
-    status = int(parts[0]) if parts and parts[0].isdigit() else 0
-    version = parts[1] if len(parts) > 1 else ""
-    headers = {}
-    if os.path.exists(hdr):
-        with open(hdr, encoding="latin-1") as f:
-            for line in f:
-                if ":" in line and not line.startswith("HTTP/"):
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-    data = b""
-    if os.path.exists(out):
-        with open(out, "rb") as f:
-            data = f.read()
-    return status, version, headers, data
+def write_config(path, upstream, bootstrap, tls=None):
+    return h.write_serve_config(path, [upstream], bootstrap, db=":memory:", log_level="info", http=True, tls=tls)
 
 
 def records(reply):
@@ -74,15 +38,15 @@ def b64(wire):
     return base64.urlsafe_b64encode(wire).decode().rstrip("=")
 
 
-def check_doh(label, base, extra, tmp, name, qtype, expected):
+def check_doh(label, base, extra, name, qtype, expected):
     """GET and POST of one query; both must answer with `expected` records."""
     qid, wire = nsd_fixture.build_query(name, qtype, rd=True)
     for method in ("GET", "POST"):
         if method == "GET":
-            st, ver, hd, body = curl(extra + [f"{base}/dns-query?dns={b64(wire)}"], tmp)
+            st, ver, hd, body = h.curl(extra + [f"{base}/dns-query?dns={b64(wire)}"])
         else:
-            st, ver, hd, body = curl(extra + ["-H", "content-type: application/dns-message",
-                                              f"{base}/dns-query"], tmp, body=wire)
+            st, ver, hd, body = h.curl(extra + ["-H", "content-type: application/dns-message",
+                                                f"{base}/dns-query"], body=wire)
         ok = (st == 200 and hd.get("content-type") == "application/dns-message" and len(body) >= 12
               and nsd_fixture.parse_header(body)[0] == qid and records(body) == expected)
         h.check(f"{label} {method} {name}: 200 application/dns-message, same records as UDP", ok,
@@ -115,15 +79,16 @@ def main():
             h.check("publish exits 0", pub.returncode == 0, pub.stdout + pub.stderr)
 
             # ---- plain HTTP: HTTP/1.1 and h2c
-            dns_port = nsd_fixture.free_port()
-            config = os.path.join(tmp, "plain.toml")
-            write_config(config, dns_port, nsd.address, boot[-3:])
-            with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-                port = h.http_port(srv)
-                if not h.check("serve logs the HTTP port it bound (port 0 asked)", port, srv.stderr_text()[-3000:]):
+            config = write_config(os.path.join(tmp, "plain.toml"), nsd.address, boot[-3:])
+            with h.serve(config) as srv:
+                port = srv.http_port
+                if not h.check("serve reports the HTTP address it bound (port 0 asked) and logs it",
+                               port and f"HTTP listening on 127.0.0.1:{port} (plain HTTP" in srv.stderr_text(),
+                               srv.first_line + srv.stderr_text()[-3000:]):
                     h.finish()
                 base = f"http://127.0.0.1:{port}"
-                up = h.wait_until(lambda: nsd_fixture.udp_query(dns_port, "www.example.test") is not None, timeout=20)
+                dns_port = srv.dns_port
+                up = nsd_fixture.udp_query(dns_port, "www.example.test", timeout=5) is not None
                 h.check("serve answers UDP", up, srv.stderr_text()[-2000:])
                 pk_name = z32 + ".key"
                 udp_pk = nsd_fixture.udp_query(dns_port, pk_name, timeout=10)
@@ -137,43 +102,43 @@ def main():
                                                ("h2c prior knowledge", ["--http2-prior-knowledge"], "2"),
                                                ("h2c upgrade", ["--http2"], "2")):
                     for name, expected in ((pk_name, exp_pk), ("www.example.test", exp_icann)):
-                        versions = list(check_doh(label, base, extra, tmp, name, 1, expected))
+                        versions = list(check_doh(label, base, extra, name, 1, expected))
                         # curl does not upgrade a POST with a body; GET must have gone over h2.
                         h.check(f"{label} {name}: spoken as HTTP/{want_ver}", versions[0] == want_ver, versions)
 
                 # TXT under the key, once over h2c.
                 qid, wire = nsd_fixture.build_query("_txt." + z32, 16, rd=True)
-                st, _, _, body = curl(["--http2-prior-knowledge", f"{base}/dns-query?dns={b64(wire)}"], tmp)
+                st, _, _, body = h.curl(["--http2-prior-knowledge", f"{base}/dns-query?dns={b64(wire)}"])
                 h.check("h2c TXT under the key", st == 200 and any(b"doh" in rd for _t, _l, rd in
                                                                   nsd_fixture.answers(body)), body)
 
                 # NXDOMAIN: cacheable by the SOA minimum (60 in the zone).
                 _, wire = nsd_fixture.build_query("nope.example.test", 1, rd=True)
-                st, _, hd, body = curl(["--http1.1", f"{base}/dns-query?dns={b64(wire)}"], tmp)
+                st, _, hd, body = h.curl(["--http1.1", f"{base}/dns-query?dns={b64(wire)}"])
                 h.check("NXDOMAIN over DoH with max-age from the SOA",
                         st == 200 and nsd_fixture.parse_header(body)[2] == 3 and hd.get("cache-control") == "max-age=60",
                         f"{st} {hd}")
 
                 # Errors.
-                st, _, _, _ = curl(["--http1.1", f"{base}/dns-query?dns=%%%%"], tmp)
+                st, _, _, _ = h.curl(["--http1.1", f"{base}/dns-query?dns=%%%%"])
                 h.check("GET with bad base64url -> 400", st == 400, st)
-                st, _, _, _ = curl(["--http1.1", f"{base}/dns-query?dns={b64(b'abc')}"], tmp)
+                st, _, _, _ = h.curl(["--http1.1", f"{base}/dns-query?dns={b64(b'abc')}"])
                 h.check("GET with an unparsable DNS message -> 400", st == 400, st)
-                st, _, _, _ = curl(["--http1.1", f"{base}/dns-query"], tmp)
+                st, _, _, _ = h.curl(["--http1.1", f"{base}/dns-query"])
                 h.check("GET without dns= -> 400", st == 400, st)
-                st, _, _, _ = curl(["--http1.1", "-H", "content-type: text/plain", f"{base}/dns-query"], tmp,
-                                   body=wire)
+                st, _, _, _ = h.curl(["--http1.1", "-H", "content-type: text/plain", f"{base}/dns-query"],
+                                     body=wire)
                 h.check("POST with a wrong Content-Type -> 415", st == 415, st)
-                st, _, _, _ = curl(["--http2-prior-knowledge", "-H", "content-type: application/dns-message",
-                                    f"{base}/dns-query"], tmp, body=b"\0" * 70000)
+                st, _, _, _ = h.curl(["--http2-prior-knowledge", "-H", "content-type: application/dns-message",
+                                      f"{base}/dns-query"], body=b"\0" * 70000)
                 h.check("POST over 65535 bytes -> 413", st == 413, st)
-                st, _, hd, _ = curl(["--http1.1", "-X", "DELETE", f"{base}/dns-query"], tmp)
+                st, _, hd, _ = h.curl(["--http1.1", "-X", "DELETE", f"{base}/dns-query"])
                 h.check("DELETE -> 405 with Allow", st == 405 and "GET" in hd.get("allow", ""), f"{st} {hd}")
 
-                st, _, hd, body = curl(["--http1.1", f"{base}/healthz"], tmp)
+                st, _, hd, body = h.curl(["--http1.1", f"{base}/healthz"])
                 h.check("/healthz is 200 JSON with DHT nodes and a working upstream",
                         st == 200 and b'"healthy":true' in body and b'"upstream":"ok"' in body, f"{st} {body!r}")
-                st, _, hd, body = curl(["--http1.1", f"{base}/metrics"], tmp)
+                st, _, hd, body = h.curl(["--http1.1", f"{base}/metrics"])
                 text = body.decode(errors="replace")
                 h.check("/metrics is Prometheus text", st == 200 and hd.get("content-type", "").startswith("text/plain")
                         and "# TYPE pkdns_dns_answers_total counter" in text, text[:500])
@@ -190,23 +155,22 @@ def main():
                         srv.stderr_text()[-3000:])
 
             # ---- TLS: HTTP/2 by ALPN, HTTP/1.1, kdig +https
-            dns_port = nsd_fixture.free_port()
-            config = os.path.join(tmp, "tls.toml")
-            write_config(config, dns_port, nsd.address, boot[-3:], tls=(cert, key))
-            with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-                port = h.http_port(srv)
-                if not h.check("TLS serve logs its HTTPS port", port and "HTTPS" in srv.stderr_text(),
-                               srv.stderr_text()[-3000:]):
+            config = write_config(os.path.join(tmp, "tls.toml"), nsd.address, boot[-3:], tls=(cert, key))
+            with h.serve(config) as srv:
+                port = srv.http_port
+                if not h.check("TLS serve reports its HTTPS address and logs it",
+                               port and f"HTTP listening on 127.0.0.1:{port} (HTTPS" in srv.stderr_text(),
+                               srv.first_line + srv.stderr_text()[-3000:]):
                     h.finish()
                 base = f"https://localhost:{port}"
                 tls_args = ["--cacert", cert, "--resolve", f"localhost:{port}:127.0.0.1"]
                 for label, extra, want_ver in (("TLS HTTP/2", ["--http2"] + tls_args, "2"),
                                                ("TLS HTTP/1.1", ["--http1.1"] + tls_args, "1.1")):
                     for name, expected in ((pk_name, exp_pk), ("www.example.test", exp_icann)):
-                        versions = list(check_doh(label, base, extra, tmp, name, 1, expected))
+                        versions = list(check_doh(label, base, extra, name, 1, expected))
                         h.check(f"{label} {name}: ALPN picked HTTP/{want_ver}",
                                 all(v == want_ver for v in versions), versions)
-                st, _, _, _ = curl(["--http2", "-k", f"https://127.0.0.1:{port}/dns-query?dns=@@"], tmp)
+                st, _, _, _ = h.curl(["--http2", "-k", f"https://127.0.0.1:{port}/dns-query?dns=@@"])
                 h.check("TLS: bad base64 -> 400", st == 400, st)
 
                 for name, expected in ((pk_name, exp_pk), ("www.example.test", exp_icann)):
@@ -222,8 +186,7 @@ def main():
                 h.check("TLS serve: SIGTERM exits 0", code == 0, srv.stderr_text()[-3000:])
                 h.check("TLS serve: no event-loop leak", "did not close cleanly" not in srv.stderr_text(),
                         srv.stderr_text()[-3000:])
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

@@ -10,8 +10,8 @@ PUT to the relay is then answered over plain DNS by the same pkdns, and is on th
 """
 
 import email.utils
+import http.client
 import os
-import subprocess
 import sys
 import time
 
@@ -24,39 +24,9 @@ NODES = 8
 PAYLOAD_TYPE = "application/pkarr.org/relays#payload"
 
 
-def write_config(path, dns_port, bootstrap):
-    h.write_serve_config(path, dns_port, [f"127.0.0.1:{nsd_fixture.free_port()}"], bootstrap, db=":memory:",
-                         upstream_timeout_ms=500, log_level="info", extra='[http]\nlisten = "127.0.0.1:0"\n')
-
-
-
-
-def curl(args, tmp, body=None):
-    """(status, headers dict lowercase, body bytes)."""
-    out, hdr = os.path.join(tmp, "c.out"), os.path.join(tmp, "c.hdr")
-    for p in (out, hdr):
-        if os.path.exists(p):
-            os.remove(p)
-    cmd = ["curl", "-s", "--max-time", "20", "-o", out, "-D", hdr, "-w", "%{http_code}"]
-    if body is not None:
-        path = os.path.join(tmp, "c.body")
-        with open(path, "wb") as f:
-            f.write(body)
-        cmd += ["--data-binary", "@" + path]
-    r = subprocess.run(cmd + args, capture_output=True, text=True, timeout=40)
-    status = int(r.stdout) if r.stdout.isdigit() else 0
-    headers = {}
-    if os.path.exists(hdr):
-        with open(hdr, encoding="latin-1") as f:
-            for line in f:
-                if ":" in line and not line.startswith("HTTP/"):
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-    data = b""
-    if os.path.exists(out):
-        with open(out, "rb") as f:
-            data = f.read()
-    return status, headers, data
+def write_config(path, bootstrap):
+    return h.write_serve_config(path, [h.closed_udp_address()], bootstrap, db=":memory:", upstream_timeout_ms=500,
+                                log_level="info", http=True)
 
 
 def sign(key_file, zone, ts):
@@ -86,26 +56,27 @@ def main():
     with h.Process([h.PKDNS_BIN, "testnet", "--nodes", NODES]) as net:
         boot = (net.first_json or {}).get("bootstrap", [])
         h.check("testnet is up", len(boot) == NODES, net.first_line)
-        dns_port = nsd_fixture.free_port()
-        config = os.path.join(tmp, "pkdns.toml")
-        write_config(config, dns_port, boot[-3:])
-        with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-            port = h.http_port(srv)
-            if not h.check("serve logs its HTTP port", port, srv.stderr_text()[-3000:]):
+        config = write_config(os.path.join(tmp, "pkdns.toml"), boot[-3:])
+        with h.serve(config) as srv:
+            port = srv.http_port
+            if not h.check("serve reports its HTTP address", port, srv.first_line + srv.stderr_text()[-3000:]):
                 h.finish()
+            dns_port = srv.dns_port
             base = f"http://127.0.0.1:{port}"
             url = f"{base}/{z32}"
-            # Wait for the DHT bootstrap so the first PUT can reach nodes.
-            h.wait_until(lambda: "DHT bootstrap done" in srv.stderr_text(), timeout=20)
+            # The first PUT must reach nodes: wait (bounded) for the DHT bootstrap.
+            h.check("serve's DHT node bootstrapped from the testnet",
+                    h.wait_until(lambda: "DHT bootstrap done" in srv.stderr_text(), timeout=20),
+                    srv.stderr_text()[-3000:])
 
-            st, hd, body = curl(["-X", "PUT", url], tmp, body=p1)
+            st, _, hd, body = h.curl(["-X", "PUT", url], body=p1)
             h.check("PUT of a `pkdns sign` payload -> 204", st == 204 and body == b"", f"{st} {hd} {body!r}")
             stored = hd.get("pkarr-dht-stored-nodes", "")
             h.check("... with Pkarr-Dht-Stored-Nodes >= 1", stored.isdigit() and int(stored) >= 1, hd)
             h.check("... and CORS headers", hd.get("access-control-allow-origin") == "*"
                     and "Pkarr-Dht-Stored-Nodes" in hd.get("access-control-expose-headers", ""), hd)
 
-            st, hd, body = curl([url], tmp)
+            st, _, hd, body = h.curl([url])
             h.check("GET -> 200 with the payload bytes", st == 200 and body == p1, f"{st} {len(body)}")
             h.check("GET Content-Type is the relay payload type", hd.get("content-type") == PAYLOAD_TYPE, hd)
             h.check("GET Cache-Control public, max-age=300 (TTL clamped to the relay minimum)",
@@ -114,39 +85,39 @@ def main():
                     hd.get("last-modified") == http_date(ts // 1_000_000), hd)
             h.check("GET has CORS allow-origin *", hd.get("access-control-allow-origin") == "*", hd)
 
-            st, hd, body = curl(["-H", "If-Modified-Since: " + http_date(ts // 1_000_000 + 1), url], tmp)
+            st, _, hd, body = h.curl(["-H", "If-Modified-Since: " + http_date(ts // 1_000_000 + 1), url])
             h.check("If-Modified-Since after the timestamp -> 304, no body, headers kept",
                     st == 304 and body == b"" and hd.get("last-modified") == http_date(ts // 1_000_000)
                     and hd.get("content-type") == PAYLOAD_TYPE, f"{st} {hd}")
-            st, _, body = curl(["-H", "If-Modified-Since: " + http_date(ts // 1_000_000 - 1), url], tmp)
+            st, _, _, body = h.curl(["-H", "If-Modified-Since: " + http_date(ts // 1_000_000 - 1), url])
             h.check("If-Modified-Since before the timestamp -> 200", st == 200 and body == p1, st)
 
-            st, hd, body = curl(["-X", "OPTIONS", "-H", "Origin: https://app.example",
-                                 "-H", "Access-Control-Request-Method: PUT", url], tmp)
+            st, _, hd, body = h.curl(["-X", "OPTIONS", "-H", "Origin: https://app.example",
+                                      "-H", "Access-Control-Request-Method: PUT", url])
             h.check("OPTIONS preflight -> 204 allowing PUT from any origin",
                     st == 204 and "PUT" in hd.get("access-control-allow-methods", "")
                     and hd.get("access-control-allow-origin") == "*", f"{st} {hd}")
 
-            st, _, body = curl(["-X", "PUT", url], tmp, body=p_old)
+            st, _, _, body = h.curl(["-X", "PUT", url], body=p_old)
             h.check("PUT of an older packet -> 409", st == 409, f"{st} {body!r}")
             tampered = bytearray(p1)
             tampered[-1] ^= 0x01
-            st, _, body = curl(["-X", "PUT", url], tmp, body=bytes(tampered))
+            st, _, _, body = h.curl(["-X", "PUT", url], body=bytes(tampered))
             h.check("PUT of a tampered payload -> 400", st == 400, f"{st} {body!r}")
-            st, _, _ = curl(["-X", "PUT", f"{base}/{other}"], tmp, body=p1)
+            st, _, _, _ = h.curl(["-X", "PUT", f"{base}/{other}"], body=p1)
             h.check("PUT under another key -> 400", st == 400, st)
-            st, _, _ = curl(["-X", "PUT", f"{base}/not-a-key"], tmp, body=p1)
+            st, _, _, _ = h.curl(["-X", "PUT", f"{base}/not-a-key"], body=p1)
             h.check("PUT with a bad key in the path -> 400", st == 400, st)
-            st, _, _ = curl(["-X", "PUT", url], tmp, body=b"\x01" * 1200)
+            st, _, _, _ = h.curl(["-X", "PUT", url], body=b"\x01" * 1200)
             h.check("PUT over 1104 bytes -> 413", st == 413, st)
 
-            st, _, body = curl(["-X", "PUT", url], tmp, body=p2)
+            st, _, _, body = h.curl(["-X", "PUT", url], body=p2)
             h.check("PUT of a newer packet -> 204", st == 204, f"{st} {body!r}")
-            st, _, body = curl([url], tmp)
+            st, _, _, body = h.curl([url])
             h.check("GET now serves the newer packet", st == 200 and body == p2, st)
-            st, _, _ = curl([f"{url}?policy=Whenever"], tmp)
+            st, _, _, _ = h.curl([f"{url}?policy=Whenever"])
             h.check("GET with a bad policy -> 400", st == 400, st)
-            st, _, _ = curl([f"{base}/{other}"], tmp)
+            st, _, _, _ = h.curl([f"{base}/{other}"])
             h.check("GET of a key nobody published -> 404", st == 404, st)
 
             # The same pkdns answers the PUT packet over plain DNS.
@@ -154,16 +125,20 @@ def main():
             ans = nsd_fixture.answers(reply) if reply else []
             h.check("dig-style UDP query answers the relay packet (127.0.0.9)",
                     [rd for t, _, rd in ans if t == 1] == [bytes([127, 0, 0, 9])], ans)
-            dig = subprocess.run(["dig", "@127.0.0.1", "-p", str(dns_port), "_relay." + z32, "TXT", "+short",
-                                  "+tries=1", "+time=5"], capture_output=True, text=True, timeout=30)
-            h.check("dig TXT under the key", dig.stdout.strip() == '"put-via-relay"', dig.stdout + dig.stderr)
+            txt = h.dig(srv.dns, "_relay." + z32, "TXT")
+            h.check("dig TXT under the key", h.rr_datas(txt, "TXT") == ['"put-via-relay"'], txt["raw"])
 
-            # A burst of PUTs from one client is rate limited.
+            # A burst of PUTs from one client is rate limited. Sent from this process (no curl
+            # start-up per request), so the burst outruns the refill on a slow machine too.
             codes = []
             for _ in range(40):
-                st, _, _ = curl(["-X", "PUT", url], tmp, body=b"short")
-                codes.append(st)
-                if st == 429:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+                try:
+                    conn.request("PUT", f"/{z32}", body=b"short")
+                    codes.append(conn.getresponse().status)
+                finally:
+                    conn.close()
+                if codes[-1] == 429:
                     break
             h.check("a burst of PUTs gets 429", 429 in codes and set(codes) <= {400, 429}, codes)
 
@@ -188,8 +163,7 @@ def main():
                     g.returncode == 0 and gj.get("ok") and gj.get("seq") == ts + 1_000_000
                     and any(a.get("type") == "TXT" and a.get("data") == "put-via-relay" for a in answers),
                     g.stdout + g.stderr)
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

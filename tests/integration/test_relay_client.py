@@ -120,28 +120,6 @@ def sink_received(s):
         return False
 
 
-def write_config(path, dns_port, upstream, bootstrap, relay_urls, db):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"""[dns]
-listen = ["127.0.0.1:{dns_port}"]
-allow = ["127.0.0.0/8"]
-query_rate_limit = 0
-[upstream]
-servers = ["{upstream}"]
-timeout_ms = 1000
-[dht]
-bootstrap = ["{bootstrap}"]
-query_rate_limit = 0
-[relay]
-urls = [{", ".join('"%s"' % u for u in relay_urls)}]
-enabled = true
-[cache]
-path = "{db}"
-[log]
-level = "debug"
-""")
-
-
 def both_sources(tmp, key_file, zone, z32, relay):
     with Relay() as empty, h.Process([h.PKDNS_BIN, "testnet", "--nodes", "8"]) as net:
         boot = (net.first_json or {}).get("bootstrap", [])
@@ -254,7 +232,7 @@ def main():
         h.check("publish to a failing relay: per-relay error with the status and text",
                 "relay %s: error: HTTP 500: storage exploded" % bad.url in pb.stdout, pb.stdout + pb.stderr)
 
-        dead_url = "http://127.0.0.1:%d" % h.free_tcp_port()
+        dead_url = "http://" + h.closed_tcp_address()
         t0 = time.monotonic()
         dd = h.run(["resolve", z32, "--relay", dead_url], timeout=60)
         h.check("closed relay port: exit 1 quickly with the relay named",
@@ -267,17 +245,18 @@ def main():
         both_sources(tmp, key_file, zone, z32, good)
 
         # 4. serve: DHT bootstrap is a dead loopback port; the relay answers.
-        dead_boot = "127.0.0.1:%d" % h.free_udp_port()
+        dead_boot = h.closed_udp_address()
         mute_upstream = udp_sink()  # never answers; PKARR names do not need it
         upstream = "127.0.0.1:%d" % mute_upstream.getsockname()[1]
         for use_relays in (True, False):
-            port = h.free_udp_port()
-            cfg = os.path.join(tmp, "serve-%s.toml" % use_relays)
-            write_config(cfg, port, upstream, dead_boot, [good.url], os.path.join(tmp, "cache-%s.db" % use_relays))
+            cfg = h.write_serve_config(os.path.join(tmp, "serve-%s.toml" % use_relays), upstreams=[upstream],
+                                       bootstrap=[dead_boot], db=os.path.join(tmp, "cache-%s.db" % use_relays),
+                                       relay_urls=[good.url])
             gets_before = good.count("GET")
             args = [] if use_relays else ["--no-relays"]
             with h.serve(cfg, args) as proc:
-                serving = h.wait_serving(port, proc)
+                port = proc.dns
+                serving = h.serving(proc)
                 h.check("serve (%s) is up" % ("relays" if use_relays else "--no-relays"), serving,
                         proc.stderr_text()[-2000:])
                 t0 = time.monotonic()
@@ -305,8 +284,6 @@ def main():
                     proc.returncode == 0, proc.stderr_text()[-2000:])
         mute_upstream.close()
 
-    h.finish()
-
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

@@ -30,18 +30,24 @@ NODES = 12
 INTERVAL = 4
 
 
-def write_config(path, dns_port, bootstrap, db, key_file, zone, http_port=None):
+def write_config(path, bootstrap, db, key_file, zone, http=False):
     extra = ""
-    if http_port:
-        extra += f'[http]\nlisten = "127.0.0.1:{http_port}"\n'
     if key_file:
         extra += f'[[publish]]\nkey = "{key_file}"\nzone = "{zone}"\nrepublish_interval = {INTERVAL}\n'
-    h.write_serve_config(path, dns_port, [f"127.0.0.1:{h.free_udp_port()}"], bootstrap, db=db,
-                         upstream_timeout_ms=500, extra=extra)
+    h.write_serve_config(path, [h.closed_udp_address()], bootstrap, db=db, upstream_timeout_ms=500, http=http,
+                         extra=extra)
 
 
-def testnet(port_base):
-    return h.Process([h.PKDNS_BIN, "testnet", "--nodes", NODES, "--port-base", port_base])
+def testnet(port_base=None):
+    """A pkdns testnet on consecutive ports from port_base, or on a fresh range (retried when a
+    port of it was taken meanwhile) when port_base is None; .port_base is the one in use."""
+    def make_cmd(base):
+        return [h.PKDNS_BIN, "testnet", "--nodes", NODES, "--port-base", base]
+    if port_base is None:
+        return d.PortRangeProcess(make_cmd, NODES)
+    p = h.Process(make_cmd(port_base))
+    p.port_base = port_base
+    return p
 
 
 def txt_on_dht(z32, boot):
@@ -51,6 +57,11 @@ def txt_on_dht(z32, boot):
 
 def publish_count(srv):
     return len(re.findall(r"republisher: published zone", srv.stderr_text()))
+
+
+def failure_count(srv):
+    return len(re.findall(r"republisher: publishing zone \S+ \(timestamp \d+\): .* failed; retrying in",
+                          srv.stderr_text()))
 
 
 def put_relay(http_port, z32, payload):
@@ -71,29 +82,31 @@ def keep_alive_rows(db):
 
 
 def keep_alive_phase(tmp, db, boot):
-    if not h.check("testnet for the keep-alive phase", len(boot) == NODES, boot):
-        return
     """A packet PUT to the relay API is kept alive: its key is persisted and loaded again after
     a restart of serve."""
+    if not h.check("testnet for the keep-alive phase", len(boot) == NODES, boot):
+        return
     key2, z32b = d.new_key(tmp, "relay.seed")
     zone2 = d.write_zone(tmp, "relay.zone", ['@ 300 IN TXT "kept"'])
     r = h.run(["sign", "--key", key2, "--timestamp", int(time.time() * 1_000_000), zone2])
     if not h.check("pkdns sign for the relay PUT", r.returncode == 0, r.stderr):
         return
     payload = bytes.fromhex(r.stdout.strip())
-    http_port = h.free_tcp_port()
     config = os.path.join(tmp, "relay.toml")
-    write_config(config, h.free_udp_port(), boot[-3:], db, None, None, http_port=http_port)
-    with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
-        statuses = []
-        accepted = h.wait_until(lambda: statuses.append(put_relay(http_port, z32b, payload)) or statuses[-1] in (200, 204),
-                                timeout=20, interval=0.3)
-        h.check("PUT to the relay API accepted", accepted, f"{statuses} {srv.stderr_text()[-6000:]}")
+    write_config(config, boot[-3:], db, None, None, http=True)
+    with h.serve(config) as srv:
+        http_port = srv.http_port
+        h.check("serve's DHT node bootstrapped (relay phase)",
+                h.wait_until(lambda: "DHT bootstrap done" in srv.stderr_text(), timeout=20),
+                srv.stderr_text()[-3000:])
+        # HTTP is bound (first line) and the DHT joined: one PUT, no retries that could hide a failure.
+        status = put_relay(http_port, z32b, payload)
+        h.check("PUT to the relay API accepted", status in (200, 204), f"{status} {srv.stderr_text()[-6000:]}")
         rows = h.wait_until(lambda: keep_alive_rows(db), timeout=10, interval=0.2)
         h.check("the accepted key is persisted in the keep_alive table", rows and len(rows) == 1
                 and len(rows[0]) == 32, rows)
         h.check("serve stops with exit 0 (relay)", srv.stop() == 0, srv.stderr_text()[-2000:])
-    with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
+    with h.serve(config) as srv:
         loaded = h.wait_until(lambda: "keeping 1 relay packets alive" in srv.stderr_text(), timeout=20,
                               interval=0.2)
         h.check("after a restart serve keeps the key alive again", loaded, srv.stderr_text()[-2000:])
@@ -107,12 +120,11 @@ def main():
     zone = d.write_zone(tmp, "home.zone", ['@ 300 IN A 127.0.0.1', '_v 300 IN TXT "one"'])
     db = os.path.join(tmp, "pkdns.db")
     config = os.path.join(tmp, "pkdns.toml")
-    port_base = d.free_port_range(NODES)
 
     # A broken zone: check-config and serve both name the file and the line.
     bad_zone = d.write_zone(tmp, "bad.zone", ['@ 300 IN A 127.0.0.1', 'www 300 IN A not-an-ip'])
     bad_config = os.path.join(tmp, "bad.toml")
-    write_config(bad_config, h.free_udp_port(), ["127.0.0.1:1"], db, key_file, bad_zone)
+    write_config(bad_config, ["127.0.0.1:1"], db, key_file, bad_zone)
     r = h.run(["check-config", "-c", bad_config])
     h.check("check-config rejects a broken [[publish]] zone", r.returncode == 1, r.stdout + r.stderr)
     h.check("check-config names the zone file and line", bad_zone in r.stderr and "line 2" in r.stderr, r.stderr)
@@ -120,16 +132,16 @@ def main():
     h.check("serve exits 2 with a broken zone", r.returncode == 2, r.stderr[-2000:])
     h.check("serve names the zone file", bad_zone in r.stderr and "line 2" in r.stderr, r.stderr[-2000:])
 
-    net = testnet(port_base)
+    net = testnet()
     with net:
         boot = (net.first_json or {}).get("bootstrap", [])
         if not h.check("testnet is up", len(boot) == NODES, net.first_line):
             return
-        write_config(config, h.free_udp_port(), boot[-3:], db, key_file, zone)
+        write_config(config, boot[-3:], db, key_file, zone)
         r = h.run(["check-config", "-c", config])
         h.check("check-config accepts the [[publish]] config", r.returncode == 0, r.stdout + r.stderr)
 
-        with h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None) as srv:
+        with h.serve(config) as srv:
             found = h.wait_until(lambda: '"one"' in txt_on_dht(z32, boot), timeout=30, interval=0.5)
             if not h.check("the zone published by serve is on the DHT", found, srv.stderr_text()[-3000:]):
                 return
@@ -137,14 +149,14 @@ def main():
                     srv.stderr_text()[-2000:])
 
             # Drop everything: stop the testnet by PID, start a fresh one on the same ports.
+            failures_before = failure_count(srv)
             net.stop()
             # With no DHT the republish fails, is logged and retried (backoff capped at the interval).
-            failed = h.wait_until(lambda: "republisher: publishing zone" in srv.stderr_text()
-                                  and "failed; retrying in" in srv.stderr_text(),
+            failed = h.wait_until(lambda: failure_count(srv) > failures_before,
                                   timeout=3 * INTERVAL + 20, interval=0.5)
             h.check("a republish without DHT fails and is reported", failed, srv.stderr_text()[-3000:])
             before_restart = publish_count(srv)
-            net2 = testnet(port_base)
+            net2 = testnet(net.port_base)
             with net2:
                 boot2 = (net2.first_json or {}).get("bootstrap", [])
                 h.check("fresh testnet on the same ports", boot2 == boot, f"{boot} vs {boot2}")
@@ -173,12 +185,9 @@ def main():
                         r.stdout + r.stderr)
             code = srv.stop()
             h.check("serve stops with exit 0", code == 0, srv.stderr_text()[-2000:])
-    with testnet(d.free_port_range(NODES)) as net3:
+    with h.Process([h.PKDNS_BIN, "testnet", "--nodes", NODES]) as net3:
         keep_alive_phase(tmp, db, (net3.first_json or {}).get("bootstrap", []))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        h.finish()
+    h.run_main(main)

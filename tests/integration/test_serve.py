@@ -9,8 +9,6 @@ the cache, and answers an unknown key with SERVFAIL promptly.
 """
 
 import os
-import re
-import subprocess
 import sys
 import time
 
@@ -20,73 +18,6 @@ import dht_harness as d  # noqa: E402
 import nsd_fixture  # noqa: E402
 
 NODES = 16
-
-
-def dig(port, name, qtype="A", tcp=False):
-    args = ["dig", "@127.0.0.1", "-p", str(port), name, qtype, "+tries=1", "+time=5",
-            "+noall", "+comments", "+answer", "+authority"]
-    if tcp:
-        args.append("+tcp")
-    r = subprocess.run(args, capture_output=True, text=True, timeout=30)
-    out = r.stdout
-    status = re.search(r"status: ([A-Z]+)", out)
-    flags = re.search(r";; flags: ([a-z ]*);", out)
-    sections = {"ANSWER": [], "AUTHORITY": []}
-    current = None
-    for line in out.splitlines():
-        m = re.match(r";; (ANSWER|AUTHORITY) SECTION:", line)
-        if m:
-            current = m.group(1)
-            continue
-        if not line.strip() or line.startswith(";"):
-            current = None if not line.strip() else current
-            continue
-        if current:
-            parts = line.split(None, 4)
-            if len(parts) == 5:
-                sections[current].append({"name": parts[0].rstrip(".").lower(), "ttl": int(parts[1]),
-                                          "type": parts[3], "data": parts[4]})
-    return {
-        "status": status.group(1) if status else None,
-        "flags": flags.group(1).split() if flags else [],
-        "answer": sections["ANSWER"],
-        "authority": sections["AUTHORITY"],
-        "raw": out + r.stderr,
-    }
-
-
-def datas(reply, rtype):
-    return [rr["data"] for rr in reply["answer"] if rr["type"] == rtype]
-
-
-def write_config(path, port, upstream, bootstrap, db):
-    boot = ", ".join('"%s"' % b for b in bootstrap)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"""[dns]
-listen = ["127.0.0.1:{port}"]
-min_ttl = 60
-allow = ["127.0.0.0/8"]
-[upstream]
-servers = ["{upstream}"]
-timeout_ms = 1000
-[dht]
-bootstrap = [{boot}]
-[relay]
-enabled = false
-[cache]
-path = "{db}"
-[log]
-level = "debug"
-""")
-
-
-def serve(config):
-    return h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None)
-
-
-def wait_serving(port, proc):
-    return h.wait_until(lambda: proc.alive() and dig(port, "www.example.test")["status"] is not None,
-                        timeout=20, interval=0.2)
 
 
 def main():
@@ -101,7 +32,6 @@ def main():
     icann_zone = nsd_fixture.SELF_CHECK_ZONE + f"alias IN CNAME {z32}.key.\n"
     db = os.path.join(tmp, "state", "cache", "pkdns.db")  # the directories do not exist yet
     config = os.path.join(tmp, "pkdns.toml")
-    port = nsd_fixture.free_port()
 
     with nsd_fixture.NsdServer({"example.test": icann_zone}) as nsd:
         net = h.Process([h.PKDNS_BIN, "testnet", "--nodes", NODES])
@@ -111,52 +41,56 @@ def main():
             pub = d.publish(key_file, zone, boot[:2])
             h.check("publish exits 0", pub.returncode == 0, pub.stdout + pub.stderr)
 
-            write_config(config, port, nsd.address, boot[-3:], db)
-            with serve(config) as srv:
-                up = wait_serving(port, srv)
-                if not h.check("serve answers on UDP", up, srv.stderr_text()[-3000:]):
+            h.write_serve_config(config, upstreams=[nsd.address], bootstrap=boot[-3:], db=db)
+            with h.serve(config) as srv:
+                dns = srv.dns
+                h.check("serve reports the DNS and DHT addresses the kernel picked (port 0 asked)",
+                        dns[0] == "127.0.0.1" and dns[1] > 0 and len(srv.dns_all) == 1 and srv.dht[1] > 0
+                        and srv.http is None, srv.first_line)
+                if not h.check("serve answers on UDP", h.serving(srv), srv.stderr_text()[-3000:]):
                     return
-                h.check("serve logs where it listens", f"127.0.0.1:{port}" in srv.stderr_text(), srv.stderr_text())
+                h.check("serve logs where it listens", f"listening on 127.0.0.1:{dns[1]}" in srv.stderr_text(),
+                        srv.stderr_text())
                 h.check("the cache directory was created", os.path.exists(db), db)
 
-                a = dig(port, z32 + ".key")
-                h.check("apex A over UDP", a["status"] == "NOERROR" and datas(a, "A") == ["127.0.0.1"], a["raw"])
+                a = h.dig(dns, z32 + ".key")
+                h.check("apex A over UDP", a["status"] == "NOERROR" and h.rr_datas(a, "A") == ["127.0.0.1"], a["raw"])
                 h.check("apex A is authoritative, RA and RD set",
                         all(f in a["flags"] for f in ("qr", "aa", "rd", "ra")), a["raw"])
                 h.check("apex A owner keeps the TLD", a["answer"] and a["answer"][0]["name"] == z32 + ".key",
                         a["raw"])
 
-                t = dig(port, "_txt.sub." + z32, "TXT", tcp=True)
-                h.check("TXT under a subdomain over TCP", datas(t, "TXT") == ['"hello"'], t["raw"])
-                a_tcp = dig(port, z32, tcp=True)
-                h.check("apex A over TCP without the TLD", datas(a_tcp, "A") == ["127.0.0.1"], a_tcp["raw"])
+                t = h.dig(dns, "_txt.sub." + z32, "TXT", tcp=True)
+                h.check("TXT under a subdomain over TCP", h.rr_datas(t, "TXT") == ['"hello"'], t["raw"])
+                a_tcp = h.dig(dns, z32, tcp=True)
+                h.check("apex A over TCP without the TLD", h.rr_datas(a_tcp, "A") == ["127.0.0.1"], a_tcp["raw"])
 
-                nx = dig(port, "missing." + z32 + ".key")
+                nx = h.dig(dns, "missing." + z32 + ".key")
                 h.check("NXDOMAIN for a name missing from the zone", nx["status"] == "NXDOMAIN", nx["raw"])
                 soa = [rr for rr in nx["authority"] if rr["type"] == "SOA"]
                 h.check("NXDOMAIN carries the zone SOA", len(soa) == 1 and soa[0]["name"] == z32 + ".key",
                         nx["raw"])
 
-                nodata = dig(port, z32, "AAAA", tcp=True)
+                nodata = h.dig(dns, z32, "AAAA", tcp=True)
                 h.check("NODATA: NOERROR, no answer, SOA in authority",
                         nodata["status"] == "NOERROR" and not nodata["answer"]
                         and any(rr["type"] == "SOA" for rr in nodata["authority"]), nodata["raw"])
 
-                icann = dig(port, "www.example.test")
-                h.check("ICANN name from the upstream (UDP)", datas(icann, "A") == ["192.0.2.10"], icann["raw"])
-                icann_tcp = dig(port, "www.example.test", tcp=True)
-                h.check("ICANN name from the upstream (TCP)", datas(icann_tcp, "A") == ["192.0.2.10"],
+                icann = h.dig(dns, "www.example.test")
+                h.check("ICANN name from the upstream (UDP)", h.rr_datas(icann, "A") == ["192.0.2.10"], icann["raw"])
+                icann_tcp = h.dig(dns, "www.example.test", tcp=True)
+                h.check("ICANN name from the upstream (TCP)", h.rr_datas(icann_tcp, "A") == ["192.0.2.10"],
                         icann_tcp["raw"])
-                icann_nx = dig(port, "nope.example.test")
+                icann_nx = h.dig(dns, "nope.example.test")
                 h.check("ICANN NXDOMAIN passes through", icann_nx["status"] == "NXDOMAIN", icann_nx["raw"])
 
-                ext = dig(port, "ext." + z32)
+                ext = h.dig(dns, "ext." + z32)
                 h.check("PKARR CNAME into ICANN is chased",
-                        datas(ext, "CNAME") == ["www.example.test."] and datas(ext, "A") == ["192.0.2.10"],
+                        h.rr_datas(ext, "CNAME") == ["www.example.test."] and h.rr_datas(ext, "A") == ["192.0.2.10"],
                         ext["raw"])
-                alias = dig(port, "alias.example.test")
+                alias = h.dig(dns, "alias.example.test")
                 h.check("ICANN CNAME into the key is chased",
-                        datas(alias, "CNAME") == [z32 + ".key."] and datas(alias, "A") == ["127.0.0.1"],
+                        h.rr_datas(alias, "CNAME") == [z32 + ".key."] and h.rr_datas(alias, "A") == ["127.0.0.1"],
                         alias["raw"])
 
                 code = srv.stop()
@@ -166,21 +100,20 @@ def main():
 
         # The testnet is gone: the answers must come from the SQLite file.
         other_file, other = d.new_key(tmp, "other.seed")
-        with serve(config) as srv2:
-            up = wait_serving(port, srv2)
-            if h.check("restarted serve answers", up, srv2.stderr_text()[-3000:]):
-                again = dig(port, "_txt.sub." + z32 + ".key", "TXT")
+        with h.serve(config) as srv2:
+            dns = srv2.dns
+            if h.check("restarted serve answers", h.serving(srv2), srv2.stderr_text()[-3000:]):
+                again = h.dig(dns, "_txt.sub." + z32 + ".key", "TXT")
                 h.check("restart: the key answers from the SQLite cache with the DHT down",
-                        datas(again, "TXT") == ['"hello"'], again["raw"] + srv2.stderr_text()[-2000:])
+                        h.rr_datas(again, "TXT") == ['"hello"'], again["raw"] + srv2.stderr_text()[-2000:])
                 started = time.monotonic()
-                unknown = dig(port, other)
+                unknown = h.dig(dns, other)
                 h.check("an uncached key with the DHT down is SERVFAIL",
                         unknown["status"] == "SERVFAIL", unknown["raw"])
                 h.check("... promptly (within 5 s)", time.monotonic() - started < 5.0, time.monotonic() - started)
                 h.check("serve keeps running", srv2.alive(), srv2.stderr_text()[-2000:])
             h.check("second SIGTERM stop exits 0", srv2.stop() == 0, srv2.stderr_text()[-3000:])
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

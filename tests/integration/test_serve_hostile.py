@@ -16,41 +16,25 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import nsd_fixture  # noqa: E402
 
-# A valid key whose last character is swapped within its half of the alphabet: not canonical.
-NONCANONICAL = "8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewt"
-
-
-def encode_name(name):
-    out = b""
-    for label in name.split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\x00"
+NONCANONICAL = h.NONCANONICAL_KEY
 
 
 def query(qid, name, qtype=1, flags=0x0100):
-    return struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0) + encode_name(name) + struct.pack(">HH", qtype, 1)
+    _, wire = nsd_fixture.build_query(name, qtype, qid=qid)
+    return wire[:2] + struct.pack(">H", flags) + wire[4:]
 
 
 def udp_probe(port, timeout=3.0):
-    """A fresh client asks the probe name; returns (id matches, rcode) or None on silence."""
-    qid = random.randrange(65536)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(query(qid, "probe." + NONCANONICAL), ("127.0.0.1", port))
-        try:
-            data, _ = s.recvfrom(65535)
-        except socket.timeout:
-            return None
-    if len(data) < 12:
-        return None
-    rid, flags = struct.unpack(">HH", data[:4])
-    return rid == qid, flags & 0x0F
+    """A fresh client asks the probe name: the reply's rcode, None on silence or a wrong ID."""
+    reply = nsd_fixture.udp_query(port, "probe." + NONCANONICAL, timeout=timeout, rd=True)
+    return None if reply is None else nsd_fixture.parse_header(reply)[2]
 
 
 def tcp_probe(port, timeout=3.0):
-    qid = random.randrange(65536)
-    msg = query(qid, "tcp." + NONCANONICAL)
+    """The same over a fresh TCP connection."""
+    qid, msg = nsd_fixture.build_query("tcp." + NONCANONICAL, rd=True)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(struct.pack(">H", len(msg)) + msg)
         hdr = recv_exact(s, 2)
@@ -60,7 +44,7 @@ def tcp_probe(port, timeout=3.0):
     if body is None or len(body) < 12:
         return None
     rid, flags = struct.unpack(">HH", body[:4])
-    return rid == qid, flags & 0x0F
+    return flags & 0x0F if rid == qid else None
 
 
 def recv_exact(s, n):
@@ -77,8 +61,8 @@ def recv_exact(s, n):
 
 
 def still_answers(port, what):
-    h.check(f"after {what}: a UDP client is answered NXDOMAIN with its ID", udp_probe(port) == (True, 3))
-    h.check(f"after {what}: a TCP client is answered NXDOMAIN with its ID", tcp_probe(port) == (True, 3))
+    h.check(f"after {what}: a UDP client is answered NXDOMAIN with its ID", udp_probe(port) == 3)
+    h.check(f"after {what}: a TCP client is answered NXDOMAIN with its ID", tcp_probe(port) == 3)
 
 
 def closed_by_server(sock, timeout=15.0):
@@ -99,28 +83,13 @@ def main():
     h.pkdns_bin()
     rng = random.Random(20261125)
     tmp = h.temp_dir()
-    port = h.free_tcp_port()
-    dead = h.free_udp_port()  # nothing listens there: upstream and bootstrap are unreachable
-    config = os.path.join(tmp, "pkdns.toml")
-    with open(config, "w", encoding="utf-8") as f:
-        f.write(f"""[dns]
-listen = ["127.0.0.1:{port}"]
-allow = ["127.0.0.0/8"]
-query_rate_limit = 0
-[upstream]
-servers = ["127.0.0.1:{dead}"]
-timeout_ms = 500
-[dht]
-bootstrap = ["127.0.0.1:{dead}"]
-[relay]
-enabled = false
-[cache]
-path = "{os.path.join(tmp, 'pkdns.db')}"
-""")
-    srv = h.Process([h.PKDNS_BIN, "serve", "-c", config], first_line_timeout=None)
-    with srv:
-        up = h.wait_until(lambda: srv.alive() and udp_probe(port, 0.5) is not None, timeout=20, interval=0.2)
-        if not h.check("serve starts and answers", up, srv.stderr_text()[-3000:]):
+    dead = h.closed_udp_address()  # upstream and bootstrap are unreachable
+    config = h.write_serve_config(os.path.join(tmp, "pkdns.toml"), upstreams=[dead], bootstrap=[dead],
+                                  upstream_timeout_ms=500, log_level="info")
+    with h.serve(config) as srv:
+        port = srv.dns_port
+        if not h.check("serve starts and answers", srv.alive() and udp_probe(port) is not None,
+                       srv.stderr_text()[-3000:]):
             h.finish()
         still_answers(port, "start-up")
 
@@ -134,15 +103,14 @@ path = "{os.path.join(tmp, 'pkdns.db')}"
                      ("127.0.0.1", port))
             s.sendto(struct.pack(">HHHHHH", 8, 0x0100, 1, 0, 0, 0) + b"\xc3\xff" + b"\x00\x01\x00\x01",
                      ("127.0.0.1", port))
-            # A response sent as a query must not be answered (no reflection loops).
+        # A response sent as a query must not be answered (no reflection loops). A fresh socket:
+        # replies to the garbage above (any ID) cannot arrive on it.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(1.0)
             s.sendto(query(9, "r." + NONCANONICAL, flags=0x8180), ("127.0.0.1", port))
-            got_reply_to_response = True
             try:
-                while True:
-                    data, _ = s.recvfrom(65535)
-                    if len(data) >= 2 and struct.unpack(">H", data[:2])[0] == 9:
-                        break
+                s.recvfrom(65535)
+                got_reply_to_response = True
             except socket.timeout:
                 got_reply_to_response = False
             h.check("a response sent as a query gets no reply", not got_reply_to_response)
@@ -204,8 +172,7 @@ path = "{os.path.join(tmp, 'pkdns.db')}"
         code = srv.stop()
         h.check("SIGTERM stops serve with exit 0", code == 0, srv.stderr_text()[-3000:])
         h.check("no event-loop leak reported", "did not close cleanly" not in srv.stderr_text())
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

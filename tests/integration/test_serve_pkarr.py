@@ -21,7 +21,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import dht_harness as d  # noqa: E402
-import nsd_fixture  # noqa: E402
 
 NODES = 16
 JS_NODES = 12
@@ -32,11 +31,9 @@ def names_types(section):
 
 
 def start_serve(tmp, name, bootstrap, extra_args=()):
-    port = nsd_fixture.free_port()
-    config = h.write_serve_config(os.path.join(tmp, name + ".toml"), port,
-                                  upstreams=["127.0.0.1:%d" % h.free_udp_port()], bootstrap=bootstrap,
-                                  db=os.path.join(tmp, name + ".db"), upstream_timeout_ms=300)
-    return port, h.serve(config, extra_args)
+    config = h.write_serve_config(os.path.join(tmp, name + ".toml"), upstreams=[h.closed_udp_address()],
+                                  bootstrap=bootstrap, db=os.path.join(tmp, name + ".db"), upstream_timeout_ms=300)
+    return h.serve(config, extra_args)
 
 
 def wait_bootstrapped(srv):
@@ -82,10 +79,10 @@ def part_cpp(tmp):
             p = d.publish(kf, zf, boot[:2])
             h.check(f"pkdns publish {what} exits 0", p.returncode == 0, p.stdout + p.stderr)
 
-        port, srv = start_serve(tmp, "cpp", boot[-3:])
-        with srv:
+        with start_serve(tmp, "cpp", boot[-3:]) as srv:
+            port = srv.dns
             if not h.check("serve answers and its DHT node bootstrapped",
-                           h.wait_serving(port, srv) and wait_bootstrapped(srv), srv.stderr_text()[-3000:]):
+                           h.serving(srv) and wait_bootstrapped(srv), srv.stderr_text()[-3000:]):
                 return
             apex = h.dig(port, z1 + ".key")
             h.check("apex A (sanity)", h.rr_datas(apex, "A") == ["127.0.0.1"] and "aa" in apex["flags"],
@@ -195,10 +192,10 @@ def part_js(tmp):
         boot_args = []
         for b in jboot[-2:]:
             boot_args += ["--bootstrap", b]
-        port, srv = start_serve(tmp, "js", [], boot_args)
-        with srv:
+        with start_serve(tmp, "js", [], boot_args) as srv:
+            port = srv.dns
             if not h.check("serve --bootstrap <JS nodes> answers and bootstrapped",
-                           h.wait_serving(port, srv) and wait_bootstrapped(srv), srv.stderr_text()[-3000:]):
+                           h.serving(srv) and wait_bootstrapped(srv), srv.stderr_text()[-3000:]):
                 return
             core_checks(port, js_z32, "_txt.sub", "from-js", "127.0.0.3", "client.js key")
             core_checks(port, cpp_z32, "_txt.sub", "from-pkdns", "127.0.0.4", "pkdns publish key")
@@ -210,8 +207,7 @@ def main():
     tmp = h.temp_dir()
     part_cpp(tmp)
     part_js(tmp)
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)

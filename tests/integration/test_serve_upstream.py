@@ -49,19 +49,6 @@ def soa_ttls(reply):
     return [rr["ttl"] for rr in reply["authority"] if rr["type"] == "SOA" and rr["name"] == "up.test"]
 
 
-def raw_query(port, name, timeout):
-    """One UDP query with RD set; the reply bytes (matching ID) or None."""
-    qid, wire = nsd_fixture.build_query(name, 1, rd=True)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(wire, ("127.0.0.1", port))
-        try:
-            reply, _ = s.recvfrom(65535)
-        except socket.timeout:
-            return None
-    return reply if len(reply) >= 12 and nsd_fixture.parse_header(reply)[0] == qid else None
-
-
 def drain(sock, limit=100):
     """Every datagram waiting on a non-blocking read of `sock` (at most `limit`)."""
     sock.settimeout(0)
@@ -79,17 +66,17 @@ def part_failover(tmp, nsd):
     try:
         silent.bind(("127.0.0.1", 0))
         silent_addr = "127.0.0.1:%d" % silent.getsockname()[1]
-        dead_addr = "127.0.0.1:%d" % h.free_udp_port()
-        port = nsd_fixture.free_port()
-        config = h.write_serve_config(os.path.join(tmp, "failover.toml"), port,
+        dead_addr = h.closed_udp_address()
+        config = h.write_serve_config(os.path.join(tmp, "failover.toml"),
                                       upstreams=[silent_addr, dead_addr, nsd.address],
                                       db=os.path.join(tmp, "failover.db"), upstream_timeout_ms=TIMEOUT_MS)
         with h.serve(config) as srv:
-            if not h.check("failover: serve answers", h.wait_serving(port, srv), srv.stderr_text()[-3000:]):
+            port = srv.dns_port
+            if not h.check("failover: serve answers", h.serving(srv), srv.stderr_text()[-3000:]):
                 return
             # Timed with a raw query (no dig start-up): two upstream timeouts plus slack.
             started = time.monotonic()
-            raw = raw_query(port, "www.up.test", timeout=5.0)
+            raw = nsd_fixture.udp_query(port, "www.up.test", timeout=5.0, rd=True)
             elapsed = time.monotonic() - started
             h.check("failover: silent + dead upstreams first, NSD third -> the answer arrives",
                     raw is not None and nsd_fixture.parse_header(raw)[2] == 0
@@ -157,7 +144,7 @@ def part_caching(port, nsd_box, srv):
             and nx2_ttls[0] <= nx1_ttl, nx2["raw"])
     # Whole seconds are counted down: poll (bounded) until at least one has passed.
     counted = h.wait_until(lambda: (soa_ttls(h.dig(port, "nope.up.test")) or [1 << 31])[0] < nx1_ttl,
-                           timeout=4.0, interval=0.25)
+                           timeout=10.0, interval=0.25)
     h.check("cache: the cached NXDOMAIN's SOA TTL counts down", counted,
             h.dig(port, "nope.up.test")["raw"])
     nx_tcp = h.dig(port, "nope.up.test", tcp=True)
@@ -170,14 +157,14 @@ def part_caching(port, nsd_box, srv):
         r = h.dig(port, "www.up.test", "TXT")
         t = soa_ttls(r)
         return r if r["status"] == "NOERROR" and not r["answer"] and len(t) == 1 and t[0] < nd1_ttl else None
-    nd2 = h.wait_until(nodata_counted_down, timeout=4.0, interval=0.25)
+    nd2 = h.wait_until(nodata_counted_down, timeout=10.0, interval=0.25)
     h.check("cache: NODATA served from the cache with NSD down, SOA TTL <= SOA minimum and counted down",
             nd2 and nd1_ttl <= SOA_MINIMUM, h.dig(port, "www.up.test", "TXT")["raw"] + str(nd1_ttl))
 
     def positive_counted_down():
         r = h.dig(port, "www.up.test")
         return r if h.rr_datas(r, "A") == ["192.0.2.10"] and r["answer"][0]["ttl"] < pos1_ttl else None
-    pos2 = h.wait_until(positive_counted_down, timeout=4.0, interval=0.25)
+    pos2 = h.wait_until(positive_counted_down, timeout=10.0, interval=0.25)
     h.check("cache: the positive answer is served from the cache with NSD down, TTL counted down",
             pos2, h.dig(port, "www.up.test")["raw"] + str(pos1_ttl))
 
@@ -216,11 +203,11 @@ def main():
         nsd = nsd_box[0].start()
         part_failover(tmp, nsd)
 
-        port = nsd_fixture.free_port()
-        config = h.write_serve_config(os.path.join(tmp, "serve.toml"), port, upstreams=[nsd.address],
+        config = h.write_serve_config(os.path.join(tmp, "serve.toml"), upstreams=[nsd.address],
                                       db=os.path.join(tmp, "serve.db"), upstream_timeout_ms=TIMEOUT_MS)
         with h.serve(config) as srv:
-            if h.check("serve (NSD only upstream) answers", h.wait_serving(port, srv), srv.stderr_text()[-3000:]):
+            port = srv.dns_port
+            if h.check("serve (NSD only upstream) answers", h.serving(srv), srv.stderr_text()[-3000:]):
                 part_truncation(port, nsd)
                 part_caching(port, nsd_box, srv)
                 h.check("serve still running, SIGTERM exit 0", srv.alive() and srv.stop() == 0,
@@ -228,8 +215,7 @@ def main():
     finally:
         if nsd_box[0] is not None:
             nsd_box[0].stop()
-    h.finish()
 
 
 if __name__ == "__main__":
-    main()
+    h.run_main(main)
