@@ -38,8 +38,6 @@
 
 using namespace pkdns;
 using namespace pkdns::pipeline;
-using namespace pkdns::server;
-using namespace pkdns::upstream;
 
 namespace {
 
