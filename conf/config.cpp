@@ -37,6 +37,10 @@ std::vector<HostPort> default_bootstrap() {
             {"relay.pkarr.org", 6881}};
 }
 
+std::vector<Cidr> default_metrics_allow() {
+    return {Cidr::parse("127.0.0.0/8").value(), Cidr::parse("::1/128").value()};
+}
+
 std::vector<std::string> default_relay_urls() {
     return {"https://pkarr.pubky.app", "https://pkarr.pubky.org"};
 }
@@ -110,6 +114,19 @@ Result<std::string> parse_top_level_domain(std::string_view text) {
         return make_error("'" + out + "': a label cannot start or end with '-'");
     }
     return out;
+}
+
+Result<std::string> parse_refuse_action(std::string_view text) {
+    if (text != "drop" && text != "refuse")
+        return make_error("'" + std::string(text) + "': expected drop or refuse");
+    return std::string(text);
+}
+
+Result<std::string> parse_cookie_secret(std::string_view text) {
+    if (text.empty()) return std::string();
+    if (text.size() != 32 || text.find_first_not_of("0123456789abcdefABCDEF") != std::string_view::npos)
+        return make_error("expected 32 hex digits (16 bytes), or \"\" for a random secret");
+    return std::string(text);
 }
 
 Result<std::string> parse_log_level(std::string_view text) {
@@ -446,6 +463,14 @@ Result<void> FileParser::cross_checks() const {
                   "min_ttl (" + std::to_string(config_.dns.min_ttl) + ") is greater than max_ttl (" +
                       std::to_string(config_.dns.max_ttl) + ")");
     }
+    for (auto [name, mb] :
+         {std::pair{"cache.icann_mb", config_.cache.icann_mb}, {"cache.wire_mb", config_.cache.wire_mb}}) {
+        if (mb <= config_.cache.memory_mb) continue;
+        Origin o = origin_of(name, "cache.memory_mb");
+        return at(o.line, o.key,
+                  std::string(name).substr(6) + " (" + std::to_string(mb) + ") is more than memory_mb (" +
+                      std::to_string(config_.cache.memory_mb) + "), the budget of every cache together");
+    }
     if (config_.http.tls_cert.empty() != config_.http.tls_key.empty()) {
         Origin o = origin_of("http.tls_cert", "http.tls_key");
         return at(o.line, o.key, "tls_cert and tls_key must be set together");
@@ -501,6 +526,14 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"query_rate_limit", "dns.query_rate_limit", set_u32(c.dns.query_rate_limit, 0, kMaxRate)},
              {"query_rate_limit_burst", "dns.query_rate_limit_burst",
               set_u32(c.dns.query_rate_limit_burst, 0, kMaxRate)},
+             {"prefix_rate_limit", "dns.prefix_rate_limit", set_u32(c.dns.prefix_rate_limit, 0, kMaxRate)},
+             {"prefix_rate_limit_burst", "dns.prefix_rate_limit_burst",
+              set_u32(c.dns.prefix_rate_limit_burst, 0, kMaxRate)},
+             {"slip", "dns.slip", set_u32(c.dns.slip, 0, 10)},
+             {"refuse_action", "dns.refuse_action", set_string(c.dns.refuse_action, parse_refuse_action)},
+             {"cookies", "dns.cookies", set_bool(c.dns.cookies)},
+             {"cookie_secret", "dns.cookie_secret", set_string(c.dns.cookie_secret, parse_cookie_secret)},
+             {"minimal_any", "dns.minimal_any", set_bool(c.dns.minimal_any)},
              {"disable_any_queries", "dns.disable_any_queries", set_bool(c.dns.disable_any_queries)},
              {"max_recursion_depth", "dns.max_recursion_depth", set_u32(c.dns.max_recursion_depth, 0, 255)},
              {"top_level_domain", "dns.top_level_domain", tld},
@@ -532,6 +565,7 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"dht_query_rate_limit_burst", "dht.query_rate_limit_burst",
               set_u32(c.dht.query_rate_limit_burst, 0, kMaxRate)},
              {"top_level_domain", "dns.top_level_domain", tld},
+             {"max_lookups", "dht.max_lookups", set_u32(c.dht.max_lookups, 1, 65536)},
          }},
         {"relay",
          {
@@ -543,6 +577,7 @@ Result<Config> FileParser::parse(const toml::table& root) {
          {
              {"path", "cache.path", set_string(c.cache.path, cache_path)},
              {"max_packets", "cache.max_packets", set_u64(c.cache.max_packets, 1, std::int64_t{1} << 40)},
+             {"memory_mb", "cache.memory_mb", set_u64(c.cache.memory_mb, 1, 1 << 20)},
              {"icann_mb", "cache.icann_mb", set_u64(c.cache.icann_mb, 1, 1 << 20)},
              {"wire_mb", "cache.wire_mb", set_u64(c.cache.wire_mb, 0, 1 << 20)},
          }},
@@ -553,6 +588,22 @@ Result<Config> FileParser::parse(const toml::table& root) {
              {"tls_key", "http.tls_key", set_string(c.http.tls_key, path)},
              {"trusted_proxies", "http.trusted_proxies",
               set_list<Cidr>(c.http.trusted_proxies, Cidr::parse, true, "")},
+             {"relay", "http.relay", set_bool(c.http.relay)},
+             {"doh_allow", "http.doh_allow",
+              [this](const toml::node& n, const std::string& key) -> Result<void> {
+                  auto v = list<Cidr>(n, key, Cidr::parse);
+                  if (!v) return v.error();
+                  config_.http.doh_allow = std::move(*v);
+                  return {};
+              }},
+             {"metrics_allow", "http.metrics_allow",
+              set_list<Cidr>(c.http.metrics_allow, Cidr::parse, true, "")},
+             {"doh_cors", "http.doh_cors", set_bool(c.http.doh_cors)},
+             {"max_connections", "http.max_connections", set_u32(c.http.max_connections, 1, 65536)},
+             {"request_timeout_ms", "http.request_timeout_ms",
+              set_u32(c.http.request_timeout_ms, 100, 600000)},
+             {"idle_timeout_ms", "http.idle_timeout_ms", set_u32(c.http.idle_timeout_ms, 100, 3600000)},
+             {"max_streams", "http.max_streams", set_u32(c.http.max_streams, 1, 256)},
          }},
         {"log",
          {
@@ -640,6 +691,13 @@ std::string to_toml(const Config& config) {
                         {"max_ttl", i64(d.max_ttl)},
                         {"query_rate_limit", i64(d.query_rate_limit)},
                         {"query_rate_limit_burst", i64(d.query_rate_limit_burst)},
+                        {"prefix_rate_limit", i64(d.prefix_rate_limit)},
+                        {"prefix_rate_limit_burst", i64(d.prefix_rate_limit_burst)},
+                        {"slip", i64(d.slip)},
+                        {"refuse_action", d.refuse_action},
+                        {"cookies", d.cookies},
+                        {"cookie_secret", d.cookie_secret},
+                        {"minimal_any", d.minimal_any},
                         {"disable_any_queries", d.disable_any_queries},
                         {"max_recursion_depth", i64(d.max_recursion_depth)},
                         {"top_level_domain", d.top_level_domain},
@@ -654,7 +712,8 @@ std::string to_toml(const Config& config) {
                     {"server", h.server},
                     {"bootstrap", strings(h.bootstrap, [](const HostPort& hp) { return hp.to_string(); })},
                     {"query_rate_limit", i64(h.query_rate_limit)},
-                    {"query_rate_limit_burst", i64(h.query_rate_limit_burst)}});
+                    {"query_rate_limit_burst", i64(h.query_rate_limit_burst)},
+                    {"max_lookups", i64(h.max_lookups)}});
     section(os, "[relay]",
             toml::table{{"urls", strings(config.relay.urls, same)},
                         {"enabled", config.relay.enabled},
@@ -662,14 +721,24 @@ std::string to_toml(const Config& config) {
     section(os, "[cache]",
             toml::table{{"path", config.cache.path},
                         {"max_packets", i64(config.cache.max_packets)},
+                        {"memory_mb", i64(config.cache.memory_mb)},
                         {"icann_mb", i64(config.cache.icann_mb)},
                         {"wire_mb", i64(config.cache.wire_mb)}});
-    section(os, "[http]",
-            toml::table{{"listen", config.http.listen ? config.http.listen->to_string() : std::string()},
-                        {"tls_cert", config.http.tls_cert},
-                        {"tls_key", config.http.tls_key},
-                        {"trusted_proxies",
-                         strings(config.http.trusted_proxies, [](const Cidr& c) { return c.to_string(); })}});
+    const auto cidr_text = [](const Cidr& c) { return c.to_string(); };
+    const auto& w = config.http;
+    toml::table http{{"listen", w.listen ? w.listen->to_string() : std::string()},
+                     {"tls_cert", w.tls_cert},
+                     {"tls_key", w.tls_key},
+                     {"trusted_proxies", strings(w.trusted_proxies, cidr_text)},
+                     {"relay", w.relay},
+                     {"metrics_allow", strings(w.metrics_allow, cidr_text)},
+                     {"doh_cors", w.doh_cors},
+                     {"max_connections", i64(w.max_connections)},
+                     {"request_timeout_ms", i64(w.request_timeout_ms)},
+                     {"idle_timeout_ms", i64(w.idle_timeout_ms)},
+                     {"max_streams", i64(w.max_streams)}};
+    if (w.doh_allow) http.insert("doh_allow", strings(*w.doh_allow, cidr_text));
+    section(os, "[http]", http);
     section(os, "[log]", toml::table{{"level", config.log.level}});
     for (const auto& p : config.publish) {
         section(

@@ -22,6 +22,7 @@ std::vector<SocketAddress> default_upstreams();   // 1.1.1.1:53, 8.8.8.8:53
 std::vector<HostPort> default_bootstrap();        // router.bittorrent.com:6881, dht.transmissionbt.com:6881,
                                                   // dht.libtorrent.org:25401, relay.pkarr.org:6881
 std::vector<std::string> default_relay_urls();    // https://pkarr.pubky.app, https://pkarr.pubky.org
+std::vector<Cidr> default_metrics_allow();        // 127.0.0.0/8, ::1/128
 
 // [dns] (Rust pkdns: [general] socket = listen; [dht] top_level_domain).
 struct DnsConfig {
@@ -30,10 +31,19 @@ struct DnsConfig {
     std::uint32_t max_ttl = 86400;
     std::uint32_t query_rate_limit = 100;        // queries/s per client (IPv6 by /64); 0 = off
     std::uint32_t query_rate_limit_burst = 200;  // 0 = no burst
-    bool disable_any_queries = false;
+    std::uint32_t prefix_rate_limit = 1000;      // queries/s per IPv4 /24 or IPv6 /56; 0 = off
+    std::uint32_t prefix_rate_limit_burst = 2000;
+    // Of the replies over a limit, every slip-th UDP one goes out as an empty TC=1 answer (the
+    // client retries over TCP), the rest are dropped; 0 = drop them all, 1 = slip every one.
+    std::uint32_t slip = 2;
+    std::string refuse_action = "drop";      // clients outside `allow`: "drop" or "refuse" (REFUSED)
+    bool cookies = true;                     // DNS cookies (RFC 7873, RFC 9018 server cookies)
+    std::string cookie_secret;               // 32 hex digits shared by several servers; "" = random
+    bool minimal_any = true;                 // RFC 8482 minimal answer to ANY over UDP
+    bool disable_any_queries = false;        // the minimal answer on every transport
     std::uint32_t max_recursion_depth = 15;  // CNAME chasing hops, 0..255
     std::string top_level_domain = "key";    // one lowercase label, "" = none
-    // Clients allowed to query (others get REFUSED): 127.0.0.0/8, ::1/128, 10.0.0.0/8,
+    // Clients allowed to query (others: refuse_action): 127.0.0.0/8, ::1/128, 10.0.0.0/8,
     // 172.16.0.0/12, 192.168.0.0/16, fc00::/7. Not empty.
     std::vector<Cidr> allow = default_dns_allow();
 
@@ -55,6 +65,7 @@ struct DhtConfig {
     std::vector<HostPort> bootstrap = default_bootstrap();  // may be empty (isolated node)
     std::uint32_t query_rate_limit = 5;  // DHT lookups/s per client on a cache miss; 0 = off
     std::uint32_t query_rate_limit_burst = 25;
+    std::uint32_t max_lookups = 256;  // PKARR lookups in flight (DHT and relays, refreshes too)
 
     bool operator==(const DhtConfig&) const = default;
 };
@@ -72,8 +83,9 @@ struct RelayConfig {
 struct CacheConfig {
     std::string path = "/var/lib/pkdns/pkdns.db";  // SQLite file, ":memory:" allowed
     std::uint64_t max_packets = 1000000;           // PKARR packets kept on disk, > 0
-    std::uint64_t icann_mb = 100;                  // ICANN answer cache size, > 0
-    std::uint64_t wire_mb = 32;                    // finalized answers in front, 0 = off
+    std::uint64_t memory_mb = 256;                 // every in-memory cache together, > 0
+    std::uint64_t icann_mb = 100;                  // of which at most for ICANN answers, > 0
+    std::uint64_t wire_mb = 32;                    // of which at most for finished answers, 0 = off
 
     bool operator==(const CacheConfig&) const = default;
 };
@@ -86,6 +98,14 @@ struct HttpConfig {
     // Proxies whose X-Forwarded-For names the client (for rate limits and the allow list);
     // empty = the peer address is always the client.
     std::vector<Cidr> trusted_proxies;
+    bool relay = true;                                          // serve the PKARR relay API (GET/PUT /{key})
+    std::optional<std::vector<Cidr>> doh_allow;                 // DoH clients; unset = the [dns] allow list
+    std::vector<Cidr> metrics_allow = default_metrics_allow();  // /metrics clients
+    bool doh_cors = false;                                      // CORS headers on DoH and /metrics responses
+    std::uint32_t max_connections = 1024;                       // open HTTP connections, 1..65536
+    std::uint32_t request_timeout_ms = 10000;  // a request's headers and body must arrive in it
+    std::uint32_t idle_timeout_ms = 30000;     // a connection with nothing to do is closed
+    std::uint32_t max_streams = 32;            // HTTP/2 requests in flight per connection
 
     bool operator==(const HttpConfig&) const = default;
 };

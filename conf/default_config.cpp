@@ -30,16 +30,31 @@ listen = ["127.0.0.1:53", "[::1]:53"]
 # raised. min_ttl <= max_ttl.
 min_ttl = 60
 max_ttl = 86400
-# Queries per second per client (IPv6 clients counted by /64); over the limit: REFUSED. 0 = off.
+# Queries per second per client (IPv6 clients counted by /64), and per IPv4 /24 or IPv6 /56
+# (so one network cannot take every address's share). 0 = off.
 query_rate_limit = 100
 query_rate_limit_burst = 200
-# Do not answer ANY queries (they are mostly used for amplification).
+prefix_rate_limit = 1000
+prefix_rate_limit_burst = 2000
+# Over a limit, every slip-th UDP reply goes out as an empty truncated answer (real clients
+# retry over TCP, which a spoofer cannot) and the others are dropped (0..10; 0 = drop all).
+slip = 2
+# Clients outside `allow`: "drop" (no reply: nothing to reflect) or "refuse" (REFUSED).
+refuse_action = "drop"
+# DNS cookies (RFC 7873, RFC 9018): clients that prove their address are never slipped.
+# cookie_secret: 32 hex digits, the same on every server behind one anycast address; "" =
+# a random secret at each start.
+cookies = true
+cookie_secret = ""
+# Answer ANY over UDP with one HINFO record (RFC 8482); over TCP and DoH in full.
+minimal_any = true
+# The minimal ANY answer on every transport.
 disable_any_queries = false
 # How many CNAME hops are followed across PKARR and ICANN names (0..255).
 max_recursion_depth = 15
 # Optional suffix after a public key: "<key>.key" and "sub.<key>.key" resolve too. "" = none.
 top_level_domain = "key"
-# Clients allowed to query (CIDR prefixes); others get REFUSED. Allow everyone with
+# Clients allowed to query (CIDR prefixes); see refuse_action for the others. Allow everyone with
 # ["0.0.0.0/0", "::/0"] only behind a firewall or with rate limits: open resolvers get abused.
 allow = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
 
@@ -59,6 +74,9 @@ bootstrap = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "dht.l
 # DHT lookups per second per client when a key is not cached; over the limit: REFUSED. 0 = off.
 query_rate_limit = 5
 query_rate_limit_burst = 25
+# PKARR lookups in flight at once (DHT and relays, background refreshes included); beyond it
+# expired packets are served as they are and unknown keys get SERVFAIL at once.
+max_lookups = 256
 
 [relay]
 # PKARR HTTP relays asked in parallel with the DHT (and published to).
@@ -74,9 +92,12 @@ keep_alive = true
 path = "/var/lib/pkdns/pkdns.db"
 # How many PKARR packets the file keeps at most.
 max_packets = 1000000
-# Memory for cached ICANN answers, in MiB.
+# Memory for every in-memory cache together (PKARR packets, ICANN answers, ready-to-send
+# answers), in MiB of real heap bytes.
+memory_mb = 256
+# Of which at most for cached ICANN answers, in MiB.
 icann_mb = 100
-# Memory for ready-to-send answers (PKARR and ICANN) in front of everything, in MiB; 0 = off.
+# Of which at most for ready-to-send answers in front of everything, in MiB; 0 = off.
 wire_mb = 32
 
 [http]
@@ -88,6 +109,22 @@ tls_cert = ""
 tls_key = ""
 # Reverse proxies (CIDRs) allowed to name the client in X-Forwarded-For; [] = trust nobody.
 trusted_proxies = []
+# Serve the PKARR relay API (GET/PUT /{key}) to anyone who reaches the listener.
+relay = true
+# Clients allowed to use DNS over HTTPS; when not set, the [dns] allow list.
+# doh_allow = ["0.0.0.0/0", "::/0"]
+# Clients allowed to read /metrics.
+metrics_allow = ["127.0.0.0/8", "::1/128"]
+# Let web pages of other origins read DoH and /metrics answers (CORS). The relay API always
+# allows them, as the relay spec needs.
+doh_cors = false
+# Open connections at most; a request's headers and body must arrive within request_timeout_ms;
+# a connection with nothing to do is closed after idle_timeout_ms; HTTP/2 requests in flight per
+# connection at most.
+max_connections = 1024
+request_timeout_ms = 10000
+idle_timeout_ms = 30000
+max_streams = 32
 
 [log]
 # trace, debug, info, warn, error, critical or off. debug logs one line per query.

@@ -38,6 +38,21 @@ TEST_CASE("built-in defaults match the design") {
     CHECK(c.dns.max_ttl == 86400);
     CHECK(c.dns.query_rate_limit == 100);
     CHECK(c.dns.query_rate_limit_burst == 200);
+    CHECK(c.dns.prefix_rate_limit == 1000);
+    CHECK(c.dns.slip == 2);
+    CHECK(c.dns.refuse_action == "drop");
+    CHECK(c.dns.cookies);
+    CHECK(c.dns.cookie_secret.empty());
+    CHECK(c.dns.minimal_any);
+    CHECK(c.dht.max_lookups == 256);
+    CHECK(c.cache.memory_mb == 256);
+    CHECK(c.http.relay);
+    CHECK_FALSE(c.http.doh_allow.has_value());
+    REQUIRE(c.http.metrics_allow.size() == 2);
+    CHECK(c.http.metrics_allow[0].to_string() == "127.0.0.0/8");
+    CHECK_FALSE(c.http.doh_cors);
+    CHECK(c.http.max_connections == 1024);
+    CHECK(c.http.max_streams == 32);
     CHECK_FALSE(c.dns.disable_any_queries);
     CHECK(c.dns.max_recursion_depth == 15);
     CHECK(c.dns.top_level_domain == "key");
@@ -100,6 +115,13 @@ min_ttl = 10
 max_ttl = 3600
 query_rate_limit = 0
 query_rate_limit_burst = 7
+prefix_rate_limit = 50
+prefix_rate_limit_burst = 60
+slip = 0
+refuse_action = "refuse"
+cookies = false
+cookie_secret = "00112233445566778899aabbccddeeff"
+minimal_any = false
 disable_any_queries = true
 max_recursion_depth = 3
 top_level_domain = "PKD"
@@ -115,6 +137,7 @@ server = true
 bootstrap = ["127.0.0.1:40000", "[::1]:40001", "node.example:1"]
 query_rate_limit = 9
 query_rate_limit_burst = 11
+max_lookups = 12
 
 [relay]
 urls = ["http://127.0.0.1:8080"]
@@ -124,6 +147,7 @@ keep_alive = false
 [cache]
 path = "/tmp/x.db"
 max_packets = 5
+memory_mb = 3
 icann_mb = 1
 wire_mb = 0
 
@@ -131,6 +155,14 @@ wire_mb = 0
 listen = "127.0.0.1:8053"
 tls_cert = "/etc/ssl/c.pem"
 tls_key = "/etc/ssl/k.pem"
+relay = false
+doh_allow = ["192.0.2.0/24"]
+metrics_allow = []
+doh_cors = true
+max_connections = 10
+request_timeout_ms = 500
+idle_timeout_ms = 700
+max_streams = 4
 
 [[publish]]
 key = "/k1"
@@ -150,6 +182,24 @@ level = "debug"
     CHECK(c.dns.max_ttl == 3600);
     CHECK(c.dns.query_rate_limit == 0);
     CHECK(c.dns.query_rate_limit_burst == 7);
+    CHECK(c.dns.prefix_rate_limit == 50);
+    CHECK(c.dns.prefix_rate_limit_burst == 60);
+    CHECK(c.dns.slip == 0);
+    CHECK(c.dns.refuse_action == "refuse");
+    CHECK_FALSE(c.dns.cookies);
+    CHECK(c.dns.cookie_secret == "00112233445566778899aabbccddeeff");
+    CHECK_FALSE(c.dns.minimal_any);
+    CHECK(c.cache.memory_mb == 3);
+    CHECK(c.dht.max_lookups == 12);
+    CHECK_FALSE(c.http.relay);
+    REQUIRE(c.http.doh_allow.has_value());
+    CHECK(c.http.doh_allow->at(0).to_string() == "192.0.2.0/24");
+    CHECK(c.http.metrics_allow.empty());
+    CHECK(c.http.doh_cors);
+    CHECK(c.http.max_connections == 10);
+    CHECK(c.http.request_timeout_ms == 500);
+    CHECK(c.http.idle_timeout_ms == 700);
+    CHECK(c.http.max_streams == 4);
     CHECK(c.dns.disable_any_queries);
     CHECK(c.dns.max_recursion_depth == 3);
     CHECK(c.dns.top_level_domain == "pkd");
@@ -314,6 +364,14 @@ TEST_CASE("out-of-range and malformed values are rejected naming the key and lin
         {"[dns]\ntop_level_domain = \"-x\"\n", "key 'dns.top_level_domain'"},
         {"[dns]\nallow = [\"10.0.0.1/8\"]\n", "line 2: key 'dns.allow': '10.0.0.1/8': host bits set"},
         {"[dns]\nallow = []\n", "line 2: key 'dns.allow': an empty list refuses every client"},
+        {"[dns]\nrefuse_action = \"ignore\"\n",
+         "line 2: key 'dns.refuse_action': 'ignore': expected drop or refuse"},
+        {"[dns]\ncookie_secret = \"abc\"\n", "line 2: key 'dns.cookie_secret': expected 32 hex digits"},
+        {"[dns]\nslip = 11\n", "line 2: key 'dns.slip': 11 is out of range (0..10)"},
+        {"[cache]\nmemory_mb = 64\n",
+         "line 2: key 'cache.memory_mb': icann_mb (100) is more than memory_mb (64)"},
+        {"[http]\nmax_connections = 0\n", "line 2: key 'http.max_connections': 0 is out of range (1..65536)"},
+        {"[http]\ndoh_allow = [\"1.2.3.4/8\"]\n", "line 2: key 'http.doh_allow': '1.2.3.4/8': host bits set"},
         {"[upstream]\nservers = [\"1.1.1.1:0\"]\n",
          "line 2: key 'upstream.servers': '1.1.1.1:0': port 0 is not a server port"},
         {"[upstream]\nservers = []\n", "key 'upstream.servers': needs at least one server"},
